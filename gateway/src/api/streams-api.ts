@@ -1,0 +1,58 @@
+/** REST API: `GET /api/v1/streams` and `GET /api/v1/streams/{path}`. */
+import type { Stream } from '../core/stream.js';
+import { normalizePath, type StreamRegistry } from '../core/stream-registry.js';
+import { sendJson, type HttpServer } from '../http/http-server.js';
+
+export interface TrackView {
+  id: number;
+  kind: 'video' | 'audio';
+  codec: string;
+  codecString?: string;
+  width?: number;
+  height?: number;
+  sampleRate?: number;
+  channels?: number;
+}
+
+export interface StreamView {
+  path: string;
+  tracks: TrackView[];
+  /** Ingest bitrate in bits per second over the last second. */
+  bitrate: number;
+  bytesIn: number;
+  publisher: { id: string; protocol: string; remoteAddress: string };
+  readers: { total: number; byProtocol: { [protocol: string]: number } };
+  uptimeSeconds: number;
+  gopCache: { units: number; bytes: number };
+}
+
+export function streamView(stream: Stream): StreamView {
+  const byProtocol: { [protocol: string]: number } = {};
+  for (const r of stream.readers()) byProtocol[r.protocol] = (byProtocol[r.protocol] ?? 0) + 1;
+  return {
+    path: stream.path,
+    tracks: stream.tracks.map((t) =>
+      t.kind === 'video'
+        ? { id: t.id, kind: t.kind, codec: t.codec, codecString: t.codecString, width: t.width, height: t.height }
+        : { id: t.id, kind: t.kind, codec: t.codec, codecString: t.codecString, sampleRate: t.sampleRate, channels: t.channels },
+    ),
+    bitrate: Math.round(stream.bitrate * 8),
+    bytesIn: stream.bytesIn,
+    publisher: { id: stream.publisher.id, protocol: stream.publisher.protocol, remoteAddress: stream.publisher.remoteAddress },
+    readers: { total: stream.readerCount, byProtocol },
+    uptimeSeconds: Math.round((Date.now() - stream.startedAt) / 1000),
+    gopCache: stream.gopCacheSize,
+  };
+}
+
+export function registerStreamsApi(http: HttpServer, registry: StreamRegistry): void {
+  http.route('GET', '/api/v1/streams', (_req, res) => {
+    sendJson(res, 200, { streams: registry.list().map(streamView) });
+  });
+  http.route('GET', /^\/api\/v1\/streams\/(?<path>.+)$/, (_req, res, params) => {
+    const path = normalizePath(params.path ?? '');
+    const stream = path ? registry.get(path) : undefined;
+    if (!stream) return sendJson(res, 404, { error: 'stream not found' });
+    sendJson(res, 200, streamView(stream));
+  });
+}

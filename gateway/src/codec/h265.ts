@@ -1,0 +1,108 @@
+/** H265: hvcC records (ISO/IEC 14496-15 §8.3.3.1) and enough of the SPS (H.265 §7.3.2.2) for the size. Pure. */
+import { ParseError } from '../core/errors.js';
+import { BitReader, unescapeRbsp } from './bit-reader.js';
+
+export const H265Nal = { Vps: 32, Sps: 33, Pps: 34, Aud: 35 } as const;
+export const nalType = (firstByte: number): number => (firstByte >> 1) & 0x3f;
+/** IRAP pictures (BLA, IDR, CRA): NAL types 16–23. */
+export const isIrap = (type: number): boolean => type >= 16 && type <= 23;
+
+export interface HvcConfig {
+  generalProfileSpace: number;
+  generalTierFlag: number;
+  generalProfileIdc: number;
+  generalProfileCompatibility: number;
+  generalConstraints: Buffer;
+  generalLevelIdc: number;
+  lengthSize: number;
+  nalArrays: { type: number; nalus: Buffer[] }[];
+}
+
+export function parseHvcC(buf: Buffer): HvcConfig {
+  if (buf.length < 23) throw new ParseError('hvcC shorter than 23 bytes');
+  if (buf[0] !== 1) throw new ParseError(`hvcC version ${buf[0]}`);
+  const lengthSize = (buf[21]! & 3) + 1;
+  if (lengthSize === 3) throw new ParseError('hvcC length size 3 is not allowed');
+  const numArrays = buf[22]!;
+  let pos = 23;
+  const nalArrays: HvcConfig['nalArrays'] = [];
+  for (let i = 0; i < numArrays; i++) {
+    if (pos + 3 > buf.length) throw new ParseError('hvcC array truncated');
+    const type = buf[pos]! & 0x3f;
+    const count = buf.readUInt16BE(pos + 1);
+    pos += 3;
+    const nalus: Buffer[] = [];
+    for (let j = 0; j < count; j++) {
+      if (pos + 2 > buf.length) throw new ParseError('hvcC NAL length truncated');
+      const len = buf.readUInt16BE(pos);
+      pos += 2;
+      if (pos + len > buf.length) throw new ParseError('hvcC NAL unit truncated');
+      nalus.push(buf.subarray(pos, pos + len));
+      pos += len;
+    }
+    nalArrays.push({ type, nalus });
+  }
+  return {
+    generalProfileSpace: buf[1]! >> 6,
+    generalTierFlag: (buf[1]! >> 5) & 1,
+    generalProfileIdc: buf[1]! & 0x1f,
+    generalProfileCompatibility: buf.readUInt32BE(2),
+    generalConstraints: buf.subarray(6, 12),
+    generalLevelIdc: buf[12]!,
+    lengthSize,
+    nalArrays,
+  };
+}
+
+/** Width and height (after the conformance window) from an SPS NAL unit with its 2-byte header. */
+export function parseH265Sps(nal: Buffer): { width: number; height: number; chromaFormatIdc: number } {
+  if (nal.length < 4 || nalType(nal[0]!) !== H265Nal.Sps) throw new ParseError('not an H265 SPS');
+  const r = new BitReader(unescapeRbsp(nal.subarray(2)));
+  r.readBits(4); // sps_video_parameter_set_id
+  const maxSubLayersMinus1 = r.readBits(3);
+  r.readBit(); // temporal_id_nesting
+  // profile_tier_level(1, maxSubLayersMinus1), §7.3.3
+  r.skipBits(2 + 1 + 5 + 32 + 48 + 8);
+  const subProfile: boolean[] = [];
+  const subLevel: boolean[] = [];
+  for (let i = 0; i < maxSubLayersMinus1; i++) {
+    subProfile.push(r.readBit() === 1);
+    subLevel.push(r.readBit() === 1);
+  }
+  if (maxSubLayersMinus1 > 0) for (let i = maxSubLayersMinus1; i < 8; i++) r.skipBits(2);
+  for (let i = 0; i < maxSubLayersMinus1; i++) {
+    if (subProfile[i]) r.skipBits(88);
+    if (subLevel[i]) r.skipBits(8);
+  }
+  r.readUE(); // sps_seq_parameter_set_id
+  const chromaFormatIdc = r.readUE();
+  if (chromaFormatIdc > 3) throw new ParseError(`chroma_format_idc ${chromaFormatIdc}`);
+  if (chromaFormatIdc === 3) r.readBit();
+  let width = r.readUE();
+  let height = r.readUE();
+  if (r.readBit()) {
+    // conformance_window: offsets in chroma sample units (§7.4.3.2.1)
+    const subW = chromaFormatIdc === 1 || chromaFormatIdc === 2 ? 2 : 1;
+    const subH = chromaFormatIdc === 1 ? 2 : 1;
+    const left = r.readUE();
+    const right = r.readUE();
+    const top = r.readUE();
+    const bottom = r.readUE();
+    width -= subW * (left + right);
+    height -= subH * (top + bottom);
+  }
+  if (width <= 0 || height <= 0 || width > 16384 || height > 16384) throw new ParseError(`H265 SPS size ${width}x${height}`);
+  return { width, height, chromaFormatIdc };
+}
+
+/** RFC 6381 / ISO 14496-15 Annex E codec string, e.g. "hvc1.1.6.L93.B0". */
+export function codecString(c: HvcConfig): string {
+  const space = ['', 'A', 'B', 'C'][c.generalProfileSpace] ?? '';
+  // Compatibility flags, bit-reversed, in hex.
+  let rev = 0;
+  for (let i = 0; i < 32; i++) if (c.generalProfileCompatibility & (1 << i)) rev |= 1 << (31 - i);
+  const constraints = [...c.generalConstraints];
+  while (constraints.length > 0 && constraints[constraints.length - 1] === 0) constraints.pop();
+  const tail = constraints.map((b) => b.toString(16).toUpperCase()).join('.');
+  return `hvc1.${space}${c.generalProfileIdc}.${(rev >>> 0).toString(16).toUpperCase()}.${c.generalTierFlag ? 'H' : 'L'}${c.generalLevelIdc}${tail ? '.' + tail : ''}`;
+}

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const MiB = 1024 * 1024;
+
+/** The whole configuration, with every default, so that livegate runs with no file at all. */
+export const configSchema = z
+  .object({
+    /** Address every server binds to. */
+    host: z.string().min(1).default('0.0.0.0'),
+    /** Host name printed in the start-up URLs (the machine's name as clients reach it). */
+    publicHost: z.string().min(1).optional(),
+    logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    rtmp: z
+      .object({
+        enabled: z.boolean().default(true),
+        port: port.default(1935),
+        /** Chunk size livegate sends with (Set Chunk Size); larger means fewer chunk headers. */
+        chunkSize: z.number().int().min(128).max(65536).default(4096),
+        /** Largest RTMP message accepted (a video keyframe must fit). */
+        maxMessageSize: z.number().int().min(64 * 1024).max(16 * MiB - 1).default(8 * MiB),
+        /** A connection that has not finished the handshake and connect by then is closed. */
+        handshakeTimeoutMs: z.number().int().positive().default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    http: z
+      .object({
+        enabled: z.boolean().default(true),
+        port: port.default(8080),
+        /** Time a client has to send its request headers (slow-loris protection). */
+        headersTimeoutMs: z.number().int().positive().default(10_000),
+        /** Access-Control-Allow-Origin for the media and API routes. */
+        corsOrigin: z.string().default('*'),
+      })
+      .strict()
+      .prefault({}),
+    /** Reserved for the SRT server (a later release); accepted so that one config file fits all. */
+    srt: z.object({ port: port.default(8890) }).passthrough().prefault({}),
+    /** Reserved for the RTSP server (a later release). */
+    rtsp: z.object({ port: port.default(8554) }).passthrough().prefault({}),
+    streams: z
+      .object({
+        /** A second publisher on a live path replaces the first instead of being refused. */
+        allowTakeover: z.boolean().default(false),
+        /** A publisher that sends no media for this long is disconnected. */
+        publisherIdleTimeoutMs: z.number().int().positive().default(10_000),
+        gopCacheMaxBytes: z.number().int().positive().default(32 * MiB),
+        gopCacheMaxUnits: z.number().int().positive().default(4000),
+        /** Above this backlog a reader skips to the next keyframe. */
+        readerMaxBacklogBytes: z.number().int().positive().default(8 * MiB),
+        /** A reader that stays behind for this long is disconnected. */
+        readerStuckTimeoutMs: z.number().int().positive().default(10_000),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,176 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../core/log.js';
+
+export type RouteParams = { [name: string]: string };
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse, params: RouteParams, url: URL) => void | Promise<void>;
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, params: RouteParams, url: URL) => void;
+
+interface Route<H> {
+  method: string;
+  match: (pathname: string) => RouteParams | null;
+  handler: H;
+}
+
+export interface HttpServerOptions {
+  headersTimeoutMs: number;
+  corsOrigin: string;
+  log: Logger;
+}
+
+/** Largest request body the JSON API accepts. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * The one HTTP server (FLV, WS-FLV, API; later HLS, WHIP, WHEP): plain node:http with a small
+ * route table, so the media write path stays a direct socket write.
+ */
+export class HttpServer {
+  readonly server: Server;
+  private readonly routes: Route<HttpHandler>[] = [];
+  private readonly upgrades: Route<UpgradeHandler>[] = [];
+
+  constructor(private readonly options: HttpServerOptions) {
+    this.server = createServer({
+      headersTimeout: options.headersTimeoutMs,
+      requestTimeout: options.headersTimeoutMs * 3,
+      // How often Node checks the two timeouts above; the default (30 s) lets a slow-loris client live too long.
+      connectionsCheckingInterval: Math.min(1000, options.headersTimeoutMs),
+      keepAliveTimeout: 5000,
+      maxHeaderSize: 16 * 1024,
+    });
+    this.server.on('request', (req, res) => this.onRequest(req, res));
+    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      const remote = (socket as Duplex & { remoteAddress?: string }).remoteAddress;
+      options.log.info('http connection closed', {
+        remote,
+        reason: `${err.code ?? 'ERR'}: ${err.message}`,
+      });
+      if (socket.writable && err.code !== 'ECONNRESET') {
+        const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      }
+      socket.destroy();
+    });
+  }
+
+  route(method: string, pattern: RegExp | string, handler: HttpHandler): void {
+    this.routes.push({ method, match: matcher(pattern), handler });
+  }
+
+  upgrade(pattern: RegExp | string, handler: UpgradeHandler): void {
+    this.upgrades.push({ method: 'GET', match: matcher(pattern), handler });
+  }
+
+  /** Sets the CORS headers every media and API response carries. */
+  cors(res: ServerResponse): void {
+    res.setHeader('Access-Control-Allow-Origin', this.options.corsOrigin);
+    res.setHeader('Access-Control-Expose-Headers', 'Location, ETag, Link, Content-Type');
+  }
+
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        const addr = this.server.address();
+        resolve(typeof addr === 'object' && addr ? addr.port : port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      res.writeHead(400).end();
+      return;
+    }
+    this.cors(res);
+    let pathname: string;
+    try {
+      pathname = decodeURIComponent(url.pathname);
+    } catch {
+      res.writeHead(400, { 'Content-Type': 'text/plain' }).end('bad path encoding\n');
+      return;
+    }
+    let allowed: string[] = [];
+    for (const route of this.routes) {
+      const params = route.match(pathname);
+      if (!params) continue;
+      if (route.method !== req.method && !(route.method === 'GET' && req.method === 'HEAD')) {
+        allowed.push(route.method);
+        continue;
+      }
+      Promise.resolve()
+        .then(() => route.handler(req, res, params, url))
+        .catch((err: unknown) => {
+          this.options.log.error('http handler failed', { path: pathname, reason: String(err) });
+          if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' }).end('internal error\n');
+          else res.destroy();
+        });
+      return;
+    }
+    if (req.method === 'OPTIONS' && allowed.length > 0) {
+      res.writeHead(204, {
+        'Access-Control-Allow-Methods': [...new Set([...allowed, 'OPTIONS'])].join(', '),
+        'Access-Control-Allow-Headers': 'Authorization, Content-Type, If-Match',
+        'Access-Control-Max-Age': '86400',
+      });
+      res.end();
+      return;
+    }
+    if (allowed.length > 0) {
+      allowed = [...new Set(allowed)];
+      res.writeHead(405, { Allow: allowed.join(', '), 'Content-Type': 'text/plain' }).end('method not allowed\n');
+      return;
+    }
+    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    let url: URL;
+    let pathname: string;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+      pathname = decodeURIComponent(url.pathname);
+    } catch {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    for (const route of this.upgrades) {
+      const params = route.match(pathname);
+      if (params) {
+        route.handler(req, socket, head, params, url);
+        return;
+      }
+    }
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  }
+}
+
+function matcher(pattern: RegExp | string): (pathname: string) => RouteParams | null {
+  if (typeof pattern === 'string') return (p) => (p === pattern ? {} : null);
+  return (p) => {
+    const m = pattern.exec(p);
+    return m ? { ...(m.groups ?? {}) } : null;
+  };
+}
+
+/** Writes a JSON response. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
+  res.end(text + '\n');
+}

@@ -1,0 +1,131 @@
+/**
+ * HTTP-FLV and WS-FLV: `GET /{path}.flv` streams FLV over a chunked HTTP response, and the same URL
+ * upgraded to a WebSocket sends one FLV piece (header or tag) per binary message (what mpegts.js
+ * and flv.js expect).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from '../../core/log.js';
+import { sessionId } from '../../core/log.js';
+import type { ReaderHandle } from '../../core/stream.js';
+import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
+import type { HttpServer, RouteParams } from '../../http/http-server.js';
+import { FlvReader, type FlvTransport } from './from-stream.js';
+
+/** `/live/cam1.flv` → `live/cam1`. */
+export const FLV_ROUTE = /^\/(?<path>.+)\.flv$/;
+
+export interface FlvServerOptions {
+  registry: StreamRegistry;
+  log: Logger;
+}
+
+export class FlvServer {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
+  private readonly sessions = new Set<{ close(reason: string): void }>();
+
+  constructor(private readonly options: FlvServerOptions) {}
+
+  register(http: HttpServer): void {
+    http.route('GET', FLV_ROUTE, (req, res, params) => this.onHttp(req, res, params));
+    http.upgrade(FLV_ROUTE, (req, socket, head, params) => this.onUpgrade(req, socket, head, params));
+  }
+
+  closeAll(reason: string): void {
+    for (const s of [...this.sessions]) s.close(reason);
+    this.wss.close();
+  }
+
+  private onHttp(req: IncomingMessage, res: ServerResponse, params: RouteParams): void {
+    const id = sessionId('httpflv');
+    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const path = normalizePath(params.path ?? '');
+    const stream = path ? this.options.registry.get(path) : undefined;
+    const log = this.options.log.child({ id, protocol: 'http-flv', path: path ?? params.path, remote });
+    if (!stream) {
+      log.info('play refused', { reason: 'stream not found' });
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('stream not found\n');
+      return;
+    }
+    res.writeHead(200, {
+      'Content-Type': 'video/x-flv',
+      'Cache-Control': 'no-cache, no-store',
+      Connection: 'keep-alive',
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    res.flushHeaders();
+    req.socket.setNoDelay(true);
+    let handle: ReaderHandle | undefined;
+    let closed = false;
+    const session = {
+      close: (reason: string, abort = false): void => {
+        if (closed) return;
+        closed = true;
+        this.sessions.delete(session);
+        handle?.close();
+        log.info('play closed', { reason });
+        if (abort) res.destroy();
+        else res.end();
+      },
+    };
+    const transport: FlvTransport = {
+      send: (bytes) => void res.write(bytes),
+      backlog: () => res.writableLength + (req.socket.writableLength ?? 0),
+      end: () => session.close('end of stream'),
+      abort: (reason) => session.close(reason, true),
+    };
+    res.on('close', () => session.close('client closed'));
+    res.on('error', (err) => session.close(`socket error: ${err.message}`, true));
+    this.sessions.add(session);
+    handle = stream.addReader({ id, protocol: 'http-flv', remoteAddress: remote }, new FlvReader(transport, 'http-flv'));
+    log.info('play started');
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, params: RouteParams): void {
+    const path = normalizePath(params.path ?? '');
+    const stream = path ? this.options.registry.get(path) : undefined;
+    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const id = sessionId('wsflv');
+    const log = this.options.log.child({ id, protocol: 'ws-flv', path: path ?? params.path, remote });
+    if (!stream) {
+      log.info('play refused', { reason: 'stream not found' });
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      if (stream.isEnded) {
+        ws.close(1001, 'stream ended');
+        return;
+      }
+      let closed = false;
+      let handle: ReaderHandle | undefined;
+      const session = {
+        close: (reason: string, code = 1000): void => {
+          if (closed) return;
+          closed = true;
+          this.sessions.delete(session);
+          handle?.close();
+          log.info('play closed', { reason });
+          if (code === 1000) ws.close(1000, 'end of stream');
+          else ws.terminate();
+        },
+      };
+      const transport: FlvTransport = {
+        send: (bytes) => ws.send(bytes, { binary: true }),
+        backlog: () => ws.bufferedAmount,
+        end: () => session.close('end of stream'),
+        abort: (reason) => session.close(reason, 1008),
+      };
+      ws.on('close', () => session.close('client closed'));
+      ws.on('error', (err) => session.close(`socket error: ${err.message}`, 1011));
+      // Viewers have nothing to say; anything they send is ignored (bounded by maxPayload).
+      this.sessions.add(session);
+      handle = stream.addReader({ id, protocol: 'ws-flv', remoteAddress: remote }, new FlvReader(transport, 'ws-flv'));
+      log.info('play started');
+    });
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * The RTMP server: owns the TCP sockets and the session lifecycle. Protocol work is done by the
+ * sans-IO RtmpServerSession; media goes through RtmpToStream / RtmpReader. Any error from a peer
+ * closes that one connection with a logged reason.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { StreamBusyError, describeError } from '../../core/errors.js';
+import { sessionId, type Logger } from '../../core/log.js';
+import type { ReaderHandle, Stream } from '../../core/stream.js';
+import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
+import { RtmpReader } from './from-stream.js';
+import { RtmpServerSession } from './server-session.js';
+import { RtmpToStream } from './to-stream.js';
+
+export interface RtmpServerOptions {
+  registry: StreamRegistry;
+  log: Logger;
+  chunkSize: number;
+  maxMessageSize: number;
+  handshakeTimeoutMs: number;
+}
+
+export class RtmpServer {
+  private readonly server: Server;
+  private readonly connections = new Set<RtmpConnection>();
+
+  constructor(options: RtmpServerOptions) {
+    this.server = createServer({ noDelay: true }, (socket) => {
+      const conn = new RtmpConnection(socket, options, () => this.connections.delete(conn));
+      this.connections.add(conn);
+    });
+    this.server.on('error', (err) => options.log.error('rtmp server error', { reason: err.message }));
+  }
+
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        const addr = this.server.address();
+        resolve(typeof addr === 'object' && addr ? addr.port : port);
+      });
+    });
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  close(): Promise<void> {
+    for (const c of [...this.connections]) c.close('server shutting down');
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** One TCP connection: a publisher, a player, or (rarely) both on different message streams. */
+class RtmpConnection {
+  readonly id = sessionId('rtmp');
+  private readonly log: Logger;
+  private readonly session: RtmpServerSession;
+  private readonly remote: string;
+  private setupTimer: NodeJS.Timeout | null;
+  private closed = false;
+  private app = '';
+  /** Publishing message streams: stream id → its Stream and adapter. */
+  private readonly publishing = new Map<number, { stream: Stream; ingest: RtmpToStream }>();
+  /** Playing message streams: stream id → reader. */
+  private readonly playing = new Map<number, { handle: ReaderHandle; reader: RtmpReader }>();
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly options: RtmpServerOptions,
+    private readonly onClosed: () => void,
+  ) {
+    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.log = options.log.child({ id: this.id, protocol: 'rtmp', remote: this.remote });
+    this.session = new RtmpServerSession({
+      send: (bytes) => this.write(bytes),
+      maxMessageSize: options.maxMessageSize,
+      outChunkSize: options.chunkSize,
+    });
+    this.setupTimer = setTimeout(
+      () => this.close(`no publish or play within ${options.handshakeTimeoutMs} ms of connecting`),
+      options.handshakeTimeoutMs,
+    );
+    this.bindSession();
+    socket.on('data', (chunk: Buffer) => {
+      if (this.closed) return;
+      try {
+        this.session.feed(chunk);
+      } catch (err) {
+        this.close(describeError(err));
+      }
+    });
+    socket.on('error', (err) => this.close(`socket error: ${err.message}`));
+    socket.on('close', () => this.close('connection closed by peer'));
+    socket.on('end', () => this.close('connection closed by peer'));
+  }
+
+  private write(bytes: Buffer): void {
+    if (!this.closed && this.socket.writable) this.socket.write(bytes);
+  }
+
+  private bindSession(): void {
+    const s = this.session;
+    s.on('connect', (e) => {
+      this.app = e.app;
+      this.log.debug('connect', { app: e.app, tcUrl: e.tcUrl, flashVer: e.flashVer });
+    });
+    s.on('publish', (e) => this.onPublish(e.streamId, e.app || this.app, e.name, e.query));
+    s.on('play', (e) => this.onPlay(e.streamId, e.app || this.app, e.name, e.query));
+    s.on('unpublish', (e) => this.endPublish(e.streamId, 'publisher unpublished'));
+    s.on('stop-play', (e) => this.endPlay(e.streamId));
+    s.on('pause', (e) => this.playing.get(e.streamId)?.reader.setPaused(e.paused));
+    s.on('media', (e) => {
+      const pub = this.publishing.get(e.streamId);
+      if (!pub) return; // media on a stream that is not publishing: ignore, as other servers do
+      const now = performance.now();
+      if (e.typeId === 9) pub.ingest.video(e.timestamp, e.payload, now);
+      else if (e.typeId === 8) pub.ingest.audio(e.timestamp, e.payload, now);
+      else if (e.values) pub.ingest.data(e.values);
+    });
+  }
+
+  private resolvePath(app: string, name: string): string | null {
+    return normalizePath(`${app}/${name}`);
+  }
+
+  private onPublish(streamId: number, app: string, name: string, query: string): void {
+    const path = this.resolvePath(app, name);
+    const log = this.log.child({ path: path ?? `${app}/${name}` });
+    if (!path) {
+      log.info('publish refused', { reason: 'invalid stream path' });
+      this.session.rejectPublish(streamId, 'NetStream.Publish.BadName', `invalid stream path "${app}/${name}"`);
+      return;
+    }
+    let stream: Stream;
+    try {
+      stream = this.options.registry.publish(path, {
+        id: this.id,
+        protocol: 'rtmp',
+        remoteAddress: this.remote,
+        close: (reason) => this.close(reason),
+      });
+    } catch (err) {
+      if (!(err instanceof StreamBusyError)) throw err;
+      log.info('publish refused', { reason: err.message });
+      this.session.rejectPublish(streamId, 'NetStream.Publish.BadName', err.message);
+      return;
+    }
+    const ingest = new RtmpToStream(stream, (reason) => log.warn('media ignored', { reason }));
+    this.publishing.set(streamId, { stream, ingest });
+    this.clearSetupTimer();
+    this.session.acceptPublish(streamId);
+    log.info('publish started', { query: query ? 'present' : undefined });
+  }
+
+  private onPlay(streamId: number, app: string, name: string, query: string): void {
+    const path = this.resolvePath(app, name);
+    const log = this.log.child({ path: path ?? `${app}/${name}` });
+    const stream = path ? this.options.registry.get(path) : undefined;
+    if (!stream) {
+      log.info('play refused', { reason: 'stream not found' });
+      this.session.rejectPlay(streamId, 'NetStream.Play.StreamNotFound', `stream "${app}/${name}" is not live`);
+      return;
+    }
+    this.endPlay(streamId);
+    this.clearSetupTimer();
+    this.session.acceptPlay(streamId);
+    const reader = new RtmpReader(
+      {
+        streamId,
+        chunkSize: this.session.outChunkSize,
+        write: (bytes) => this.write(bytes),
+        backlog: () => this.socket.writableLength,
+        endOfStream: () => {
+          this.playing.delete(streamId);
+          this.session.sendEndOfStream(streamId);
+          log.info('play ended', { reason: 'end of stream' });
+          // Let the player read the end-of-stream status, then close.
+          this.socket.end();
+        },
+        abort: (reason) => this.close(reason),
+      },
+      this.options.chunkSize,
+    );
+    const handle = stream.addReader({ id: `${this.id}/${streamId}`, protocol: 'rtmp', remoteAddress: this.remote }, reader);
+    this.playing.set(streamId, { handle, reader });
+    log.info('play started', { query: query ? 'present' : undefined });
+  }
+
+  private endPublish(streamId: number, reason: string): void {
+    const pub = this.publishing.get(streamId);
+    if (!pub) return;
+    this.publishing.delete(streamId);
+    this.options.registry.unpublish(pub.stream, reason);
+    this.log.info('publish ended', { path: pub.stream.path, reason });
+  }
+
+  private endPlay(streamId: number): void {
+    const play = this.playing.get(streamId);
+    if (!play) return;
+    this.playing.delete(streamId);
+    play.handle.close();
+  }
+
+  private clearSetupTimer(): void {
+    if (this.setupTimer) clearTimeout(this.setupTimer);
+    this.setupTimer = null;
+  }
+
+  /** Idempotent: ends what this connection publishes and plays, then destroys the socket. */
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearSetupTimer();
+    for (const id of [...this.publishing.keys()]) this.endPublish(id, reason);
+    for (const id of [...this.playing.keys()]) this.endPlay(id);
+    this.log.info('connection closed', { reason });
+    this.socket.destroy();
+    this.onClosed();
+  }
+}
+

@@ -1,0 +1,43 @@
+/**
+ * RTMP publish → Stream: audio/video messages are FLV tag bodies, so they go through FlvToUnits
+ * (which keeps the received body as the unit's FLV form: zero copy, byte-exact for players).
+ */
+import type { MediaUnit, StreamMetadata, Track } from '../../core/media-unit.js';
+import type { Stream } from '../../core/stream.js';
+import { FlvToUnits } from '../../format/flv-media.js';
+import type { Amf0Value } from '../../format/amf0.js';
+
+export class RtmpToStream {
+  private readonly flv: FlvToUnits;
+  ignoredTags = 0;
+
+  constructor(
+    private readonly stream: Stream,
+    onIgnored: (reason: string) => void,
+  ) {
+    this.flv = new FlvToUnits({
+      track: (track: Track) => stream.setTrack(track),
+      unit: (unit: MediaUnit) => stream.push(unit),
+      ignored: (reason) => {
+        if (this.ignoredTags++ === 0) onIgnored(reason);
+      },
+    });
+  }
+
+  audio(timestamp: number, payload: Buffer, receivedAt: number): void {
+    this.flv.pushAudio(timestamp, payload, receivedAt);
+  }
+
+  video(timestamp: number, payload: Buffer, receivedAt: number): void {
+    this.flv.pushVideo(timestamp, payload, receivedAt);
+  }
+
+  /** Data messages: `onMetaData` (after the session stripped `@setDataFrame`) becomes stream metadata. */
+  data(values: readonly Amf0Value[]): void {
+    if (values[0] !== 'onMetaData') return;
+    const meta = values[1];
+    if (meta && typeof meta === 'object' && !Array.isArray(meta) && !(meta instanceof Date)) {
+      this.stream.setMetadata({ ...meta } as StreamMetadata);
+    }
+  }
+}

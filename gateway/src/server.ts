@@ -1,0 +1,103 @@
+/** Wires every part together from a Config: the registry, the HTTP server and the protocol servers. */
+import { registerStreamsApi } from './api/streams-api.js';
+import type { Config } from './config/schema.js';
+import { LivegateError } from './core/errors.js';
+import { createLogger, type Logger } from './core/log.js';
+import { StreamRegistry } from './core/stream-registry.js';
+import { HttpServer } from './http/http-server.js';
+import { FlvServer } from './protocols/flv/flv-server.js';
+import { RtmpServer } from './protocols/rtmp/rtmp-server.js';
+
+export interface GatewayOptions {
+  log?: Logger;
+}
+
+export interface ListeningPorts {
+  rtmp?: number;
+  http?: number;
+}
+
+/** A port could not be opened (in use, no permission). */
+export class ListenError extends LivegateError {
+  constructor(what: string, port: number, host: string, cause: NodeJS.ErrnoException) {
+    const why = cause.code === 'EADDRINUSE' ? 'is already in use' : cause.code === 'EACCES' ? 'needs more privileges' : `failed (${cause.message})`;
+    super('ERR_CONFIG', `${what} port ${port} on ${host} ${why}`, { cause });
+  }
+}
+
+export class Gateway {
+  readonly registry: StreamRegistry;
+  readonly log: Logger;
+  readonly ports: ListeningPorts = {};
+  private readonly http: HttpServer | null;
+  private readonly flv: FlvServer;
+  private readonly rtmp: RtmpServer | null;
+  private closing: Promise<void> | null = null;
+
+  private constructor(readonly config: Config, options: GatewayOptions) {
+    this.log = options.log ?? createLogger(config.logLevel);
+    const s = config.streams;
+    this.registry = new StreamRegistry(
+      {
+        allowTakeover: s.allowTakeover,
+        publisherIdleTimeoutMs: s.publisherIdleTimeoutMs,
+        maxBacklogBytes: s.readerMaxBacklogBytes,
+        stuckTimeoutMs: s.readerStuckTimeoutMs,
+        gop: { maxBytes: s.gopCacheMaxBytes, maxUnits: s.gopCacheMaxUnits },
+      },
+      this.log,
+    );
+    this.registry.on('publish', (stream) =>
+      this.log.info('stream live', { path: stream.path, publisher: stream.publisher.id, protocol: stream.publisher.protocol }),
+    );
+    this.registry.on('unpublish', ({ stream, reason }) => this.log.info('stream ended', { path: stream.path, reason }));
+    this.flv = new FlvServer({ registry: this.registry, log: this.log });
+    this.http = config.http.enabled
+      ? new HttpServer({ headersTimeoutMs: config.http.headersTimeoutMs, corsOrigin: config.http.corsOrigin, log: this.log })
+      : null;
+    if (this.http) {
+      this.flv.register(this.http);
+      registerStreamsApi(this.http, this.registry);
+    }
+    this.rtmp = config.rtmp.enabled
+      ? new RtmpServer({
+          registry: this.registry,
+          log: this.log,
+          chunkSize: config.rtmp.chunkSize,
+          maxMessageSize: config.rtmp.maxMessageSize,
+          handshakeTimeoutMs: config.rtmp.handshakeTimeoutMs,
+        })
+      : null;
+  }
+
+  /** Starts every enabled server; rejects with ListenError when a port cannot be opened. */
+  static async start(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
+    const gw = new Gateway(config, options);
+    try {
+      if (gw.rtmp) gw.ports.rtmp = await listen('RTMP', config.rtmp.port, config.host, (p, h) => gw.rtmp!.listen(p, h));
+      if (gw.http) gw.ports.http = await listen('HTTP', config.http.port, config.host, (p, h) => gw.http!.listen(p, h));
+    } catch (err) {
+      await gw.close();
+      throw err;
+    }
+    return gw;
+  }
+
+  /** Ends every stream and session and closes the ports. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.registry.closeAll('server shutting down');
+      this.flv.closeAll('server shutting down');
+      await Promise.all([this.rtmp?.close(), this.http?.close()]);
+    })();
+    return this.closing;
+  }
+}
+
+async function listen(what: string, port: number, host: string, fn: (port: number, host: string) => Promise<number>): Promise<number> {
+  try {
+    return await fn(port, host);
+  } catch (err) {
+    throw new ListenError(what, port, host, err as NodeJS.ErrnoException);
+  }
+}
