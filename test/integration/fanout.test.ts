@@ -33,7 +33,7 @@ test('50 HTTP-FLV + 10 RTMP players, one stalled reader, bounded memory', { time
 
     const readers = Array.from({ length: 50 }, () => readHttpFlv(gw.httpUrl('live/fan.flv'), { keepTags: false }));
     const players = Array.from({ length: 10 }, () =>
-      run('ffmpeg', ['-hide_banner', '-nostats', '-loglevel', 'error', '-i', gw.rtmpUrl('live/fan'), '-c', 'copy', '-t', '12', '-progress', 'pipe:2', '-f', 'null', '-']),
+      run('ffmpeg', ['-hide_banner', '-nostats', '-loglevel', 'error', '-i', gw.rtmpUrl('live/fan'), '-c', 'copy', '-t', '25', '-progress', 'pipe:2', '-f', 'null', '-']),
     );
     await waitFor(async () => {
       const s = (await (await fetch(apiUrl)).json()) as { readers: { byProtocol: Record<string, number> } };
@@ -52,11 +52,16 @@ test('50 HTTP-FLV + 10 RTMP players, one stalled reader, bounded memory', { time
       const min = Math.min(...deltas);
       assert.ok(min > 50_000, `second ${second}: every reader got data (slowest ${min} bytes/s)`);
     }
-    await waitFor(() => stalledClosed, 15000, 'the stalled reader to be dropped');
-    assert.ok(
-      gw.logs.some((l) => String(l.reason ?? '').includes('slow reader')),
-      'the drop is logged with its reason',
-    );
+    // The kernel absorbs a few MB first (socket buffers); then the backlog passes the limit, the
+    // reader skips, and after readerStuckTimeoutMs it is dropped with a logged reason.
+    await waitFor(() => gw.logs.some((l) => String(l.reason ?? '').includes('slow reader')), 30000, 'the stalled reader to be dropped');
+    await waitFor(async () => {
+      const s = (await (await fetch(apiUrl)).json()) as { readers: { byProtocol: Record<string, number> } };
+      return s.readers.byProtocol['http-flv'] === 50;
+    }, 3000, 'the API to count 50 HTTP-FLV readers');
+    // Once it reads again it finds the server closed the connection.
+    stalled.resume();
+    await waitFor(() => stalledClosed, 10000, 'the stalled connection to be closed');
     const rssEnd = gw.rss();
     assert.ok(rssEnd < rssStart + 64 * 1024 * 1024, `RSS grew ${((rssEnd - rssStart) / 1048576).toFixed(1)} MiB (limit 64)`);
     assert.ok(rssEnd < 400 * 1024 * 1024, `RSS ${(rssEnd / 1048576).toFixed(0)} MiB`);

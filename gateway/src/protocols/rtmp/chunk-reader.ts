@@ -55,7 +55,11 @@ export class ChunkReader {
   readonly limits: ChunkReaderLimits;
 
   constructor(limits: Partial<ChunkReaderLimits> = {}) {
-    this.limits = { ...DEFAULT_CHUNK_LIMITS, ...limits };
+    this.limits = {
+      maxMessageSize: limits.maxMessageSize ?? DEFAULT_CHUNK_LIMITS.maxMessageSize,
+      maxChunkSize: limits.maxChunkSize ?? DEFAULT_CHUNK_LIMITS.maxChunkSize,
+      maxChunkStreams: limits.maxChunkStreams ?? DEFAULT_CHUNK_LIMITS.maxChunkStreams,
+    };
   }
 
   get inChunkSize(): number {
