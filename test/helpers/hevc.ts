@@ -66,7 +66,7 @@ const FOURCC_HVC1 = Buffer.from('hvc1', 'latin1');
 /** E-RTMP: [IsExHeader | FrameType | PacketType] 'hvc1' [SI24 cts] data. */
 export function exVideoBody(frameType: 1 | 2, packetType: 0 | 1 | 3, data: Buffer, cts = 0): Buffer {
   const head = Buffer.from([0x80 | (frameType << 4) | packetType]);
-  const parts = [head, FOURCC_HVC1];
+  const parts: Buffer[] = [head, FOURCC_HVC1];
   if (packetType === 1) {
     const c = Buffer.alloc(3);
     c.writeIntBE(cts, 0, 3);
