@@ -11,7 +11,21 @@ import { sessionId } from '../../core/log.js';
 import type { ReaderHandle } from '../../core/stream.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
 import type { HttpServer, RouteParams } from '../../http/http-server.js';
+import { corkedWrite } from '../../io/corked-write.js';
 import { FlvReader, type FlvTransport } from './from-stream.js';
+
+const HTTP_CHUNK = Symbol('http-flv.chunk');
+
+/** One HTTP/1.1 chunk (RFC 9112 §7.1): size in hex, CRLF, data, CRLF — in one Buffer. */
+function httpChunk(data: Buffer): Buffer {
+  const size = data.length.toString(16);
+  const out = Buffer.allocUnsafe(size.length + 4 + data.length);
+  out.write(size, 0, 'latin1');
+  out.write('\r\n', size.length, 'latin1');
+  data.copy(out, size.length + 2);
+  out.write('\r\n', size.length + 2 + data.length, 'latin1');
+  return out;
+}
 
 /** `/live/cam1.flv` → `live/cam1`. */
 export const FLV_ROUTE = /^\/(?<path>.+)\.flv$/;
@@ -48,10 +62,12 @@ export class FlvServer {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('stream not found\n');
       return;
     }
+    // HTTP/1.1: chunked; HTTP/1.0 clients (some players) get the raw stream and a close at the end.
+    const chunked = req.httpVersionMajor > 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1);
     res.writeHead(200, {
       'Content-Type': 'video/x-flv',
       'Cache-Control': 'no-cache, no-store',
-      Connection: 'keep-alive',
+      ...(chunked ? { 'Transfer-Encoding': 'chunked' } : { Connection: 'close' }),
     });
     if (req.method === 'HEAD') {
       res.end();
@@ -72,9 +88,19 @@ export class FlvServer {
         else res.end();
       },
     };
+    // The response is written as raw HTTP/1.1 chunks straight to the socket: each unit's chunk
+    // (size line, tag, CRLF) is framed once and shared by every reader, where res.write() would
+    // frame it again per reader. res.end() still writes the terminating chunk.
+    const socket = req.socket;
     const transport: FlvTransport = {
-      send: (bytes) => void res.write(bytes),
-      backlog: () => res.writableLength + (req.socket.writableLength ?? 0),
+      send: (bytes) => corkedWrite(socket, chunked ? httpChunk(bytes) : bytes),
+      sendUnit: (unit, tag) => {
+        if (!chunked) return corkedWrite(socket, tag);
+        let chunk = unit.memo[HTTP_CHUNK] as Buffer | undefined;
+        if (!chunk) unit.memo[HTTP_CHUNK] = chunk = httpChunk(tag);
+        corkedWrite(socket, chunk);
+      },
+      backlog: () => res.writableLength + socket.writableLength,
       end: () => session.close('end of stream'),
       abort: (reason) => session.close(reason, true),
     };
@@ -116,6 +142,7 @@ export class FlvServer {
       };
       const transport: FlvTransport = {
         send: (bytes) => ws.send(bytes, { binary: true }),
+        sendUnit: (_unit, tag) => ws.send(tag, { binary: true }),
         backlog: () => ws.bufferedAmount,
         end: () => session.close('end of stream'),
         abort: (reason) => session.close(reason, 1008),

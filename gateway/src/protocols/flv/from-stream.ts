@@ -12,6 +12,11 @@ import { flvTagOf, metadataBodyOf, sequenceHeaderBodyOf } from '../../format/flv
 export interface FlvTransport {
   /** Sends one piece (an FLV header or one tag). */
   send(bytes: Buffer): void;
+  /**
+   * Sends one unit's tag. `tag` is shared by every reader; a transport that frames its messages may
+   * keep its framed bytes on the unit's memo (see `memoized`) so the framing is done once per unit.
+   */
+  sendUnit(unit: MediaUnit, tag: Buffer): void;
   backlog(): number;
   /** Finishes the response cleanly (end of stream). */
   end(): void;
@@ -42,8 +47,10 @@ export class FlvReader implements ReaderSink {
   unit(unit: MediaUnit): void {
     const tag = flvTagOf(unit);
     this.lastTimestamp = tag.readUIntBE(4, 3) | (tag[7]! << 24);
-    this.transport.send(tag);
-    latencyProbe()?.record(this.protocol, performance.now() - unit.receivedAt);
+    this.transport.sendUnit(unit, tag);
+    const probe = latencyProbe();
+    // Recorded after the corked write has been flushed to the kernel (the end of this tick).
+    if (probe) process.nextTick(() => probe.record(this.protocol, performance.now() - unit.receivedAt));
   }
 
   trackUpdate(track: Track): void {

@@ -8,6 +8,7 @@ import { StreamBusyError, describeError } from '../../core/errors.js';
 import { sessionId, type Logger } from '../../core/log.js';
 import type { ReaderHandle, Stream } from '../../core/stream.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
+import { corkedWrite } from '../../io/corked-write.js';
 import { RtmpReader } from './from-stream.js';
 import { RtmpServerSession } from './server-session.js';
 import { RtmpToStream } from './to-stream.js';
@@ -172,7 +173,9 @@ class RtmpConnection {
       {
         streamId,
         chunkSize: this.session.outChunkSize,
-        write: (bytes) => this.write(bytes),
+        write: (bytes) => {
+          if (!this.closed) corkedWrite(this.socket, bytes);
+        },
         backlog: () => this.socket.writableLength,
         endOfStream: () => {
           this.playing.delete(streamId);
