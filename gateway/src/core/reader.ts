@@ -25,12 +25,20 @@ export interface ReaderSink {
   backlog(): number;
   /** The stream drops this reader (too slow): close the connection with this reason. */
   drop(reason: string): void;
+  /**
+   * Optional: several units follow at once (one TCP read of the publisher held them). A socket sink
+   * corks here and uncorks in `endBatch`, so they reach the kernel in one writev.
+   */
+  beginBatch?(): void;
+  endBatch?(): void;
 }
 
 export interface ReaderInfo {
   readonly id: string;
   readonly protocol: string;
   readonly remoteAddress: string;
+  /** Query string the reader sent (e.g. "token=…"), kept for authentication. */
+  readonly query?: string;
 }
 
 export interface ReaderQueueLimits {

@@ -8,6 +8,8 @@ export interface PublisherInfo {
   readonly id: string;
   readonly protocol: string;
   readonly remoteAddress: string;
+  /** Query string the publisher sent (e.g. "token=…"), kept for authentication. */
+  readonly query?: string;
   /** Ends the ingest session (idle timeout, take-over, shutdown). Must be idempotent. */
   close(reason: string): void;
 }
@@ -94,14 +96,33 @@ export class Stream extends TypedEmitter<StreamEvents> {
 
   /** Fans one unit out to every reader. The unit's Buffers are shared, never copied. */
   push(unit: MediaUnit): void {
-    if (this.ended) return;
-    this.lastActivity = unit.receivedAt;
-    this.bytesIn += unit.data.length;
-    this.unitsIn++;
-    this.gop.add(unit);
+    this.pushMany([unit]);
+  }
+
+  /**
+   * Fans out units that arrived together (one read of the publisher's socket), reader by reader:
+   * each reader gets all of them in one batch, so one syscall, and readers early in the loop are
+   * not held back by the others.
+   */
+  pushMany(units: readonly MediaUnit[]): void {
+    if (this.ended || units.length === 0) return;
+    for (const unit of units) {
+      this.bytesIn += unit.data.length;
+      this.unitsIn++;
+      this.gop.add(unit);
+    }
+    const now = (this.lastActivity = units[units.length - 1]!.receivedAt);
+    const batch = units.length > 1;
     let dropped: ReaderQueue[] | undefined;
     for (const q of this.readerQueues.values()) {
-      if (!q.offer(unit, this.lastActivity)) (dropped ??= []).push(q);
+      if (batch) q.sink.beginBatch?.();
+      for (const unit of units) {
+        if (!q.offer(unit, now)) {
+          (dropped ??= []).push(q);
+          break;
+        }
+      }
+      if (batch) q.sink.endBatch?.();
     }
     if (dropped) {
       for (const q of dropped) {

@@ -11,7 +11,6 @@ import { sessionId } from '../../core/log.js';
 import type { ReaderHandle } from '../../core/stream.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
 import type { HttpServer, RouteParams } from '../../http/http-server.js';
-import { corkedWrite } from '../../io/corked-write.js';
 import { FlvReader, type FlvTransport } from './from-stream.js';
 
 const HTTP_CHUNK = Symbol('http-flv.chunk');
@@ -42,8 +41,8 @@ export class FlvServer {
   constructor(private readonly options: FlvServerOptions) {}
 
   register(http: HttpServer): void {
-    http.route('GET', FLV_ROUTE, (req, res, params) => this.onHttp(req, res, params));
-    http.upgrade(FLV_ROUTE, (req, socket, head, params) => this.onUpgrade(req, socket, head, params));
+    http.route('GET', FLV_ROUTE, (req, res, params, url) => this.onHttp(req, res, params, url.search.slice(1)));
+    http.upgrade(FLV_ROUTE, (req, socket, head, params, url) => this.onUpgrade(req, socket, head, params, url.search.slice(1)));
   }
 
   closeAll(reason: string): void {
@@ -51,7 +50,7 @@ export class FlvServer {
     this.wss.close();
   }
 
-  private onHttp(req: IncomingMessage, res: ServerResponse, params: RouteParams): void {
+  private onHttp(req: IncomingMessage, res: ServerResponse, params: RouteParams, query: string): void {
     const id = sessionId('httpflv');
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const path = normalizePath(params.path ?? '');
@@ -93,13 +92,15 @@ export class FlvServer {
     // frame it again per reader. res.end() still writes the terminating chunk.
     const socket = req.socket;
     const transport: FlvTransport = {
-      send: (bytes) => corkedWrite(socket, chunked ? httpChunk(bytes) : bytes),
+      send: (bytes) => void socket.write(chunked ? httpChunk(bytes) : bytes),
       sendUnit: (unit, tag) => {
-        if (!chunked) return corkedWrite(socket, tag);
+        if (!chunked) return void socket.write(tag);
         let chunk = unit.memo[HTTP_CHUNK] as Buffer | undefined;
         if (!chunk) unit.memo[HTTP_CHUNK] = chunk = httpChunk(tag);
-        corkedWrite(socket, chunk);
+        socket.write(chunk);
       },
+      beginBatch: () => socket.cork(),
+      endBatch: () => socket.uncork(),
       backlog: () => res.writableLength + socket.writableLength,
       end: () => session.close('end of stream'),
       abort: (reason) => session.close(reason, true),
@@ -107,11 +108,11 @@ export class FlvServer {
     res.on('close', () => session.close('client closed'));
     res.on('error', (err) => session.close(`socket error: ${err.message}`, true));
     this.sessions.add(session);
-    handle = stream.addReader({ id, protocol: 'http-flv', remoteAddress: remote }, new FlvReader(transport, 'http-flv'));
+    handle = stream.addReader({ id, protocol: 'http-flv', remoteAddress: remote, query }, new FlvReader(transport, 'http-flv'));
     log.info('play started');
   }
 
-  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, params: RouteParams): void {
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, params: RouteParams, query: string): void {
     const path = normalizePath(params.path ?? '');
     const stream = path ? this.options.registry.get(path) : undefined;
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
@@ -151,7 +152,7 @@ export class FlvServer {
       ws.on('error', (err) => session.close(`socket error: ${err.message}`, 1011));
       // Viewers have nothing to say; anything they send is ignored (bounded by maxPayload).
       this.sessions.add(session);
-      handle = stream.addReader({ id, protocol: 'ws-flv', remoteAddress: remote }, new FlvReader(transport, 'ws-flv'));
+      handle = stream.addReader({ id, protocol: 'ws-flv', remoteAddress: remote, query }, new FlvReader(transport, 'ws-flv'));
       log.info('play started');
     });
   }

@@ -18,6 +18,8 @@ export interface FlvTransport {
    */
   sendUnit(unit: MediaUnit, tag: Buffer): void;
   backlog(): number;
+  beginBatch?(): void;
+  endBatch?(): void;
   /** Finishes the response cleanly (end of stream). */
   end(): void;
   /** Aborts the connection, logging `reason`. */
@@ -49,8 +51,11 @@ export class FlvReader implements ReaderSink {
     this.lastTimestamp = tag.readUIntBE(4, 3) | (tag[7]! << 24);
     this.transport.sendUnit(unit, tag);
     const probe = latencyProbe();
-    // Recorded after the corked write has been flushed to the kernel (the end of this tick).
-    if (probe) process.nextTick(() => probe.record(this.protocol, performance.now() - unit.receivedAt));
+    if (probe) {
+      // In a batch the bytes reach the kernel at endBatch: record then.
+      if (this.batching) (this.batchUnits ??= []).push(unit);
+      else probe.record(this.protocol, performance.now() - unit.receivedAt);
+    }
   }
 
   trackUpdate(track: Track): void {
@@ -67,6 +72,24 @@ export class FlvReader implements ReaderSink {
 
   backlog(): number {
     return this.transport.backlog();
+  }
+
+  private batching = false;
+  private batchUnits: MediaUnit[] | undefined;
+
+  beginBatch(): void {
+    this.batching = true;
+    this.transport.beginBatch?.();
+  }
+
+  endBatch(): void {
+    this.batching = false;
+    this.transport.endBatch?.();
+    if (this.batchUnits) {
+      const now = performance.now();
+      for (const u of this.batchUnits) latencyProbe()?.record(this.protocol, now - u.receivedAt);
+      this.batchUnits = undefined;
+    }
   }
 
   drop(reason: string): void {

@@ -21,6 +21,8 @@ export interface RtmpPlayerConnection {
   readonly streamId: number;
   readonly chunkSize: number;
   write(bytes: Buffer): void;
+  beginBatch(): void;
+  endBatch(): void;
   backlog(): number;
   /** Sends end-of-stream (UnpublishNotify + StreamEOF) and closes gracefully. */
   endOfStream(): void;
@@ -87,6 +89,14 @@ export class RtmpReader implements ReaderSink {
 
   backlog(): number {
     return this.conn.backlog();
+  }
+
+  beginBatch(): void {
+    this.conn.beginBatch();
+  }
+
+  endBatch(): void {
+    this.conn.endBatch();
   }
 
   drop(reason: string): void {

@@ -8,7 +8,6 @@ import { StreamBusyError, describeError } from '../../core/errors.js';
 import { sessionId, type Logger } from '../../core/log.js';
 import type { ReaderHandle, Stream } from '../../core/stream.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
-import { corkedWrite } from '../../io/corked-write.js';
 import { RtmpReader } from './from-stream.js';
 import { RtmpServerSession } from './server-session.js';
 import { RtmpToStream } from './to-stream.js';
@@ -90,6 +89,7 @@ class RtmpConnection {
       if (this.closed) return;
       try {
         this.session.feed(chunk);
+        for (const pub of this.publishing.values()) pub.ingest.flush();
       } catch (err) {
         this.close(describeError(err));
       }
@@ -142,6 +142,7 @@ class RtmpConnection {
         id: this.id,
         protocol: 'rtmp',
         remoteAddress: this.remote,
+        query,
         close: (reason) => this.close(reason),
       });
     } catch (err) {
@@ -173,9 +174,9 @@ class RtmpConnection {
       {
         streamId,
         chunkSize: this.session.outChunkSize,
-        write: (bytes) => {
-          if (!this.closed) corkedWrite(this.socket, bytes);
-        },
+        write: (bytes) => this.write(bytes),
+        beginBatch: () => this.socket.cork(),
+        endBatch: () => this.socket.uncork(),
         backlog: () => this.socket.writableLength,
         endOfStream: () => {
           this.playing.delete(streamId);
@@ -188,7 +189,7 @@ class RtmpConnection {
       },
       this.options.chunkSize,
     );
-    const handle = stream.addReader({ id: `${this.id}/${streamId}`, protocol: 'rtmp', remoteAddress: this.remote }, reader);
+    const handle = stream.addReader({ id: `${this.id}/${streamId}`, protocol: 'rtmp', remoteAddress: this.remote, query }, reader);
     this.playing.set(streamId, { handle, reader });
     log.info('play started', { query: query ? 'present' : undefined });
   }
@@ -197,6 +198,8 @@ class RtmpConnection {
     const pub = this.publishing.get(streamId);
     if (!pub) return;
     this.publishing.delete(streamId);
+    // Units already received still reach the readers before their end of stream.
+    pub.ingest.flush();
     this.options.registry.unpublish(pub.stream, reason);
     this.log.info('publish ended', { path: pub.stream.path, reason });
   }

@@ -9,6 +9,8 @@ import type { Amf0Value } from '../../format/amf0.js';
 
 export class RtmpToStream {
   private readonly flv: FlvToUnits;
+  /** Units of the current socket read, fanned out together by `flush`. */
+  private pending: MediaUnit[] = [];
   ignoredTags = 0;
 
   constructor(
@@ -16,8 +18,11 @@ export class RtmpToStream {
     onIgnored: (reason: string) => void,
   ) {
     this.flv = new FlvToUnits({
-      track: (track: Track) => stream.setTrack(track),
-      unit: (unit: MediaUnit) => stream.push(unit),
+      track: (track: Track) => {
+        this.flush();
+        stream.setTrack(track);
+      },
+      unit: (unit: MediaUnit) => this.pending.push(unit),
       ignored: (reason) => {
         if (this.ignoredTags++ === 0) onIgnored(reason);
       },
@@ -32,9 +37,18 @@ export class RtmpToStream {
     this.flv.pushVideo(timestamp, payload, receivedAt);
   }
 
+  /** Fans out what the last socket read produced (call after each read). */
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const units = this.pending;
+    this.pending = [];
+    this.stream.pushMany(units);
+  }
+
   /** Data messages: `onMetaData` (after the session stripped `@setDataFrame`) becomes stream metadata. */
   data(values: readonly Amf0Value[]): void {
     if (values[0] !== 'onMetaData') return;
+    this.flush();
     const meta = values[1];
     if (meta && typeof meta === 'object' && !Array.isArray(meta) && !(meta instanceof Date)) {
       this.stream.setMetadata({ ...meta } as StreamMetadata);
