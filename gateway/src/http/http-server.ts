@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { listen } from '../net/listen.js';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../core/log.js';
 
@@ -70,16 +71,9 @@ export class HttpServer {
   }
 
   listen(port: number, host: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => reject(err);
-      this.server.once('error', onError);
-      this.server.listen(port, host, () => {
-        this.server.off('error', onError);
-        const addr = this.server.address();
-        resolve(typeof addr === 'object' && addr ? addr.port : port);
-      });
-    });
+    return listen(this.server, port, host);
   }
+
 
   close(): Promise<void> {
     return new Promise((resolve) => {

@@ -3,6 +3,7 @@
  * RTMP v2 audio (SoundFormat 9 = ExHeader, AudioPacketType, FourCC). Pure.
  */
 import { ParseError } from '../../core/errors.js';
+import { skipModEx } from './modex.js';
 
 export type FlvAudioCodec = 'aac' | 'mp3' | 'opus' | 'flac' | 'ac3' | 'eac3' | 'unknown';
 export type AudioPacketType = 'sequence-start' | 'coded-frames' | 'sequence-end' | 'multichannel-config' | 'multitrack' | 'unknown';
@@ -29,21 +30,7 @@ export function parseAudioBody(body: Buffer): AudioBody {
   const soundFormat = b0 >> 4;
   const base = { soundFormat, soundRate: (b0 >> 2) & 3, soundSize: (b0 >> 1) & 1, stereo: (b0 & 1) === 1 };
   if (soundFormat === EX_AUDIO) {
-    let packetType = b0 & 0x0f;
-    let pos = 1;
-    // ModEx (type 7): skip its prefix as for video.
-    while (packetType === 7) {
-      if (pos >= body.length) throw new ParseError('truncated ModEx audio tag');
-      let size = body[pos++]! + 1;
-      if (size === 256) {
-        if (pos + 2 > body.length) throw new ParseError('truncated ModEx audio tag');
-        size = body.readUInt16BE(pos) + 1;
-        pos += 2;
-      }
-      pos += size;
-      if (pos >= body.length) throw new ParseError('truncated ModEx audio tag');
-      packetType = body[pos++]! & 0x0f;
-    }
+    const { packetType, pos } = skipModEx(body, 1, b0 & 0x0f, 'audio');
     if (packetType === 5) return { ...base, codec: 'unknown', packetType: 'multitrack', data: body.subarray(pos), enhanced: true };
     if (pos + 4 > body.length) throw new ParseError('Enhanced RTMP audio tag without FourCC');
     const fourCC = body.toString('latin1', pos, pos + 4);

@@ -3,6 +3,7 @@
  * HEVC id 12) and Enhanced RTMP (veovera E-RTMP v1/v2: IsExHeader, PacketType, FourCC). Pure.
  */
 import { ParseError } from '../../core/errors.js';
+import { skipModEx } from './modex.js';
 
 export type FlvVideoCodec = 'h264' | 'h265' | 'av1' | 'vp9' | 'unknown';
 export type VideoPacketType = 'sequence-start' | 'coded-frames' | 'sequence-end' | 'metadata' | 'mpeg2ts-sequence-start' | 'multitrack' | 'unknown';
@@ -32,7 +33,6 @@ const EX_CODED_FRAMES_X = 3;
 const EX_METADATA = 4;
 const EX_MPEG2TS_SEQUENCE_START = 5;
 const EX_MULTITRACK = 6;
-const EX_MODEX = 7;
 
 export function parseVideoBody(body: Buffer): VideoBody {
   if (body.length < 1) throw new ParseError('empty video tag');
@@ -60,21 +60,8 @@ export function parseVideoBody(body: Buffer): VideoBody {
 function parseEnhanced(body: Buffer): VideoBody {
   const b0 = body[0]!;
   const frameType = (b0 >> 4) & 0x07;
-  let packetType = b0 & 0x0f;
-  let pos = 1;
-  // ModEx (E-RTMP v2): [size-1 (u8, 0xff → u16+1)] [data] [modExType:4 | packetType:4], repeated.
-  while (packetType === EX_MODEX) {
-    if (pos >= body.length) throw new ParseError('truncated ModEx video tag');
-    let size = body[pos++]! + 1;
-    if (size === 256) {
-      if (pos + 2 > body.length) throw new ParseError('truncated ModEx video tag');
-      size = body.readUInt16BE(pos) + 1;
-      pos += 2;
-    }
-    pos += size;
-    if (pos >= body.length) throw new ParseError('truncated ModEx video tag');
-    packetType = body[pos++]! & 0x0f;
-  }
+  const { packetType, pos: start } = skipModEx(body, 1, b0 & 0x0f, 'video');
+  let pos = start;
   if (frameType === 5 && packetType !== EX_METADATA) {
     return { codec: 'unknown', frameType, packetType: 'unknown', compositionTimeMs: 0, data: body.subarray(pos + 4), enhanced: true, command: body[pos + 4] };
   }

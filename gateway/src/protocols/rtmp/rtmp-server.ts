@@ -4,6 +4,7 @@
  * closes that one connection with a logged reason.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { listen } from '../../net/listen.js';
 import { StreamBusyError, describeError } from '../../core/errors.js';
 import { sessionId, type Logger } from '../../core/log.js';
 import type { ReaderHandle, Stream } from '../../core/stream.js';
@@ -33,16 +34,9 @@ export class RtmpServer {
   }
 
   listen(port: number, host: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => reject(err);
-      this.server.once('error', onError);
-      this.server.listen(port, host, () => {
-        this.server.off('error', onError);
-        const addr = this.server.address();
-        resolve(typeof addr === 'object' && addr ? addr.port : port);
-      });
-    });
+    return listen(this.server, port, host);
   }
+
 
   get connectionCount(): number {
     return this.connections.size;
