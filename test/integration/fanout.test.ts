@@ -63,6 +63,7 @@ test('50 HTTP-FLV + 10 RTMP players, one stalled reader, bounded memory', { time
     stalled.resume();
     await waitFor(() => stalledClosed, 10000, 'the stalled connection to be closed');
     const rssEnd = gw.rss();
+    t.diagnostic(`gateway RSS ${(rssStart / 1048576).toFixed(0)} → ${(rssEnd / 1048576).toFixed(0)} MiB with 60 readers and one stalled`);
     assert.ok(rssEnd < rssStart + 64 * 1024 * 1024, `RSS grew ${((rssEnd - rssStart) / 1048576).toFixed(1)} MiB (limit 64)`);
     assert.ok(rssEnd < 400 * 1024 * 1024, `RSS ${(rssEnd / 1048576).toFixed(0)} MiB`);
 
