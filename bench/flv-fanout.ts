@@ -49,7 +49,9 @@ interface Server {
 }
 
 async function startLivegate(): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/livegate-server.ts')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // BENCH_CPU_PROF=1 writes a V8 CPU profile of the server to bench/out/ (open it in Chrome DevTools).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', join(root, 'bench/out')] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', join(root, 'bench/livegate-server.ts')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ports = await new Promise<{ rtmp: number; http: number }>((resolve) => child.once('message', (m) => resolve(m as { rtmp: number; http: number })));
   return {
     name: 'livegate',
@@ -126,8 +128,10 @@ for (const name of SERVERS) {
     results.push(r);
   }
   pub.kill('SIGKILL');
-  server.child.kill('SIGTERM');
-  await sleep(1000);
+  if (server.child.connected) server.child.disconnect(); // livegate: closes and exits (profile written)
+  else server.child.kill('SIGTERM');
+  await sleep(1500);
+  if (server.child.exitCode === null) server.child.kill('SIGTERM');
 }
 console.log('\nserver              readers  CPU %   RSS MiB  Mb/s out  readers/CPU-s');
 for (const r of results) {
