@@ -1,0 +1,66 @@
+/**
+ * AAC → Opus on real ffmpeg AAC (1 kHz sine, see test/fixtures/README.md): the Opus output, decoded
+ * again with libopus, holds the same tone at the same level (within 1 dB), in 20 ms frames whose
+ * timestamps follow the AAC clock.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { decoder as aacDecoder } from '@audio/decode-aac';
+import OpusScript from 'opusscript';
+import { adtsToAudioSpecificConfig, splitAdts } from '../../../gateway/src/codec/aac.js';
+import { AacToOpus, OPUS_FRAME } from '../../../gateway/src/transcode/aac-to-opus.js';
+
+function rmsDb(x: Float32Array): number {
+  let e = 0;
+  for (const v of x) e += v * v;
+  return 10 * Math.log10(e / x.length);
+}
+
+/** Power of `freq` in x (single-bin DFT), as a share of the total power. */
+function toneShare(x: Float32Array, rate: number, freq: number): number {
+  let re = 0, im = 0, total = 0;
+  for (let i = 0; i < x.length; i++) {
+    re += x[i]! * Math.cos((2 * Math.PI * freq * i) / rate);
+    im += x[i]! * Math.sin((2 * Math.PI * freq * i) / rate);
+    total += x[i]! ** 2;
+  }
+  return ((re * re + im * im) * 2) / x.length / total;
+}
+
+for (const fixture of ['sine1k-44100-stereo.aac', 'sine1k-48000-mono.aac']) {
+  describe(`AAC → Opus: ${fixture}`, () => {
+    test('same tone, level within 1 dB, 20 ms frames on the AAC clock', async (tc) => {
+      const adts = splitAdts(readFileSync(new URL(`../../fixtures/${fixture}`, import.meta.url)));
+      const asc = adtsToAudioSpecificConfig(adts[0]!.header);
+      const rate = adts[0]!.header.sampleRate;
+      const t = await AacToOpus.create({ asc, bitrate: 128_000 });
+      const start = 90_000 * 10; // the stream's clock does not start at 0
+      const packets = adts.flatMap((f, i) => t.push(Buffer.from(f.frame), start + Math.round((i * 1024 * 90_000) / rate)));
+      t.close();
+      assert.ok(packets.length >= 45, `${packets.length} Opus frames for 1 s`);
+      for (let i = 1; i < packets.length; i++) assert.equal(packets[i]!.pts - packets[i - 1]!.pts, 1800, `frame ${i} is 20 ms after the previous`);
+      assert.ok(Math.abs(packets[0]!.pts - start) < 90 * 20, `first Opus frame at ${(packets[0]!.pts - start) / 90} ms from the first AAC frame`);
+
+      // Reference: the AAC decoded directly.
+      const ref = (await aacDecoder({ asc: new Uint8Array(asc) })) as { decode(d: Uint8Array): { channelData: Float32Array[] } };
+      const refParts = adts.map((f) => ref.decode(new Uint8Array(f.frame)).channelData[0] ?? new Float32Array(0));
+      const source = Float32Array.from(refParts.flatMap((p) => Array.from(p)));
+
+      const dec = new OpusScript(48000, t.channels);
+      const pcm = packets.map((p) => dec.decode(p.data));
+      dec.delete();
+      const samples = Buffer.concat(pcm);
+      const left = new Float32Array(samples.length / 2 / t.channels);
+      for (let i = 0; i < left.length; i++) left[i] = samples.readInt16LE(i * 2 * t.channels) / 32768;
+      // Skip the first 100 ms (priming, filters settling) on both sides.
+      const out = left.subarray(4800, left.length - 960);
+      const src = source.subarray(Math.round(rate / 10), source.length - 1024);
+      const diff = rmsDb(out) - rmsDb(src);
+      assert.ok(Math.abs(diff) < 1, `Opus level differs from the AAC source by ${diff.toFixed(2)} dB`);
+      assert.ok(toneShare(out, 48000, 1000) > 0.95, `1 kHz holds ${(toneShare(out, 48000, 1000) * 100).toFixed(1)} % of the power`);
+      assert.equal(packets[0]!.samples, OPUS_FRAME);
+      tc.diagnostic(`level difference ${diff.toFixed(2)} dB, 1 kHz share ${(toneShare(out, 48000, 1000) * 100).toFixed(2)} %, first frame ${(packets[0]!.pts - start) / 90} ms`);
+    });
+  });
+}
