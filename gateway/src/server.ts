@@ -7,6 +7,7 @@ import { StreamRegistry } from './core/stream-registry.js';
 import { HttpServer } from './http/http-server.js';
 import { FlvServer } from './protocols/flv/flv-server.js';
 import { RtmpServer } from './protocols/rtmp/rtmp-server.js';
+import { WhepServer } from './protocols/webrtc/whep-server.js';
 
 export interface GatewayOptions {
   log?: Logger;
@@ -32,6 +33,7 @@ export class Gateway {
   private readonly http: HttpServer | null;
   private readonly flv: FlvServer;
   private readonly rtmp: RtmpServer | null;
+  readonly whep: WhepServer | null;
   private closing: Promise<void> | null = null;
 
   private constructor(readonly config: Config, options: GatewayOptions) {
@@ -55,8 +57,13 @@ export class Gateway {
     this.http = config.http.enabled
       ? new HttpServer({ headersTimeoutMs: config.http.headersTimeoutMs, corsOrigin: config.http.corsOrigin, log: this.log })
       : null;
+    this.whep =
+      this.http && config.webrtc.enabled
+        ? new WhepServer({ registry: this.registry, log: this.log, webrtc: config.webrtc, transcode: config.transcode })
+        : null;
     if (this.http) {
       this.flv.register(this.http);
+      this.whep?.register(this.http);
       registerStreamsApi(this.http, this.registry);
     }
     this.rtmp = config.rtmp.enabled
@@ -88,6 +95,7 @@ export class Gateway {
     this.closing ??= (async () => {
       this.registry.closeAll('server shutting down');
       this.flv.closeAll('server shutting down');
+      this.whep?.closeAll('server shutting down');
       await Promise.all([this.rtmp?.close(), this.http?.close()]);
     })();
     return this.closing;

@@ -35,6 +35,31 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    webrtc: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** UDP ports for WebRTC media, [min, max]; any free port when absent. */
+        portRange: z.tuple([port, port]).optional(),
+        /** Public addresses (IPs) announced as extra host candidates: the 1:1 NAT case. */
+        additionalHosts: z.array(z.string().min(1)).default([]),
+        /** STUN/TURN servers given to clients in Link headers (livegate itself contacts none). */
+        iceServers: z
+          .array(z.object({ urls: z.string().min(1), username: z.string().optional(), credential: z.string().optional() }).strict())
+          .default([]),
+        /** A viewer with no RTCP/ICE activity for this long is closed (ICE-lite has no consent checks). */
+        sessionTimeoutMs: z.number().int().positive().default(30_000),
+      })
+      .strict()
+      .prefault({}),
+    transcode: z
+      .object({
+        /** Opus bitrate of the AAC → Opus transcoder, bits per second. */
+        opusBitrate: z.number().int().min(6000).max(510_000).default(128_000),
+        /** How long a transcoder lives on after its last viewer leaves (ms). */
+        lingerMs: z.number().int().nonnegative().default(5000),
+      })
+      .strict()
+      .prefault({}),
     /** Reserved for the SRT server (a later release); accepted so that one config file fits all. */
     srt: z.object({ port: port.default(8890) }).passthrough().prefault({}),
     /** Reserved for the RTSP server (a later release). */

@@ -67,7 +67,7 @@ export class HttpServer {
   /** Sets the CORS headers every media and API response carries. */
   cors(res: ServerResponse): void {
     res.setHeader('Access-Control-Allow-Origin', this.options.corsOrigin);
-    res.setHeader('Access-Control-Expose-Headers', 'Location, ETag, Link, Content-Type');
+    res.setHeader('Access-Control-Expose-Headers', 'Location, ETag, Link, Content-Type, Accept-Patch');
   }
 
   listen(port: number, host: string): Promise<number> {

@@ -1,0 +1,38 @@
+/**
+ * MediaUnit → RTP payloads, once per unit (memoised), shared by every WebRTC viewer of the stream.
+ */
+import type { MediaUnit, VideoTrack } from '../../core/media-unit.js';
+import { parseAvcC } from '../../codec/h264.js';
+import { splitLengthPrefixed } from '../../codec/nal-units.js';
+import { packetizeH264, type RtpPayload } from '../../format/rtp/h264.js';
+
+const RTP_PAYLOADS = Symbol('webrtc.rtp-payloads');
+const parameterSets = new WeakMap<VideoTrack, { sps?: Buffer; pps?: Buffer }>();
+
+function paramsOf(track: VideoTrack): { sps?: Buffer; pps?: Buffer } {
+  let ps = parameterSets.get(track);
+  if (!ps) {
+    ps = {};
+    if (track.config) {
+      try {
+        const avcc = parseAvcC(track.config);
+        ps = { sps: avcc.sps[0], pps: avcc.pps[0] };
+      } catch {
+        // A keyframe that carries its own SPS/PPS still plays.
+      }
+    }
+    parameterSets.set(track, ps);
+  }
+  return ps;
+}
+
+/** RFC 6184 payloads of an H264 unit; SPS/PPS from the track go in front of every keyframe. */
+export function h264PayloadsOf(unit: MediaUnit): RtpPayload[] {
+  let payloads = unit.memo[RTP_PAYLOADS] as RtpPayload[] | undefined;
+  if (!payloads) {
+    const track = unit.track as VideoTrack;
+    payloads = packetizeH264(splitLengthPrefixed(unit.data), unit.keyframe ? paramsOf(track) : {});
+    unit.memo[RTP_PAYLOADS] = payloads;
+  }
+  return payloads;
+}

@@ -1,0 +1,86 @@
+/**
+ * Stream → one WHEP viewer. Video payloads are shared by all viewers; per viewer only the RTP
+ * header differs (its own contiguous sequence numbers), and werift adds SSRC, payload type, SRTP.
+ */
+import { RtpHeader, RtpPacket, type MediaStreamTrack } from 'werift';
+import { TIMESCALE, type MediaUnit, type StreamMetadata, type Track } from '../../core/media-unit.js';
+import type { ReaderSink, StreamStart } from '../../core/reader.js';
+import type { OpusPacket } from '../../transcode/aac-to-opus.js';
+import { h264PayloadsOf } from './rtp-units.js';
+
+export interface WhepReaderEvents {
+  onEnd(reason: string): void;
+  onDrop(reason: string): void;
+}
+
+export class WhepReader implements ReaderSink {
+  private videoSeq = Math.floor(Math.random() * 0x10000);
+  private audioSeq = Math.floor(Math.random() * 0x10000);
+  /** Nothing is sent before the first keyframe: a viewer starts with SPS + PPS + IDR. */
+  private videoStarted = false;
+  private hasVideo = false;
+  packetsSent = 0;
+  bytesSent = 0;
+
+  constructor(
+    private readonly video: MediaStreamTrack | null,
+    private readonly audio: MediaStreamTrack | null,
+    private readonly events: WhepReaderEvents,
+  ) {}
+
+  start(info: StreamStart): void {
+    this.hasVideo = info.tracks.some((t) => t.kind === 'video' && t.codec === 'h264');
+  }
+
+  unit(unit: MediaUnit): void {
+    const track = unit.track;
+    if (track.kind === 'video') {
+      if (track.codec !== 'h264' || !this.video) return;
+      if (!this.videoStarted && !unit.keyframe) return;
+      this.videoStarted = true;
+      const ts = unit.pts >>> 0; // 90 kHz, as the RTP clock of H264 (RFC 6184 §5.1)
+      for (const p of h264PayloadsOf(unit)) {
+        this.send(this.video, new RtpHeader({ payloadType: 96, sequenceNumber: this.videoSeq, timestamp: ts, marker: p.marker }), p.payload);
+        this.videoSeq = (this.videoSeq + 1) & 0xffff;
+      }
+    } else if (track.codec === 'opus') {
+      this.sendOpus(unit.data, unit.pts);
+    }
+  }
+
+  /** An Opus frame from the stream's transcoder. */
+  opus(packet: OpusPacket): void {
+    this.sendOpus(packet.data, packet.pts);
+  }
+
+  private sendOpus(data: Buffer, pts90k: number): void {
+    if (!this.audio || (this.hasVideo && !this.videoStarted)) return;
+    const ts = Math.round((pts90k * 48_000) / TIMESCALE) >>> 0;
+    this.send(this.audio, new RtpHeader({ payloadType: 111, sequenceNumber: this.audioSeq, timestamp: ts, marker: false }), data);
+    this.audioSeq = (this.audioSeq + 1) & 0xffff;
+  }
+
+  private send(track: MediaStreamTrack, header: RtpHeader, payload: Buffer): void {
+    track.writeRtp(new RtpPacket(header, payload));
+    this.packetsSent++;
+    this.bytesSent += payload.length + 12;
+  }
+
+  trackUpdate(track: Track): void {
+    if (track.kind === 'video' && track.codec === 'h264') this.hasVideo = true;
+  }
+
+  metadata(_meta: StreamMetadata): void {}
+
+  end(reason: string): void {
+    this.events.onEnd(reason);
+  }
+
+  backlog(): number {
+    return 0;
+  }
+
+  drop(reason: string): void {
+    this.events.onDrop(reason);
+  }
+}

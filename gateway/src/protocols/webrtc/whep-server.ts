@@ -1,0 +1,181 @@
+/**
+ * WHEP playback (draft-ietf-wish-whep; MediaMTX's layout): `POST /{path}/whep` with an SDP offer →
+ * `201` + answer + `Location: /{path}/whep/{session}`; `PATCH` (trickle) → 204; `DELETE` → 200.
+ * Errors: 400 bad content type or SDP, 422 no H264 (packetization-mode 1) or no Opus, 409 stream
+ * not live (with Retry-After), 404 unknown session.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { describeError, LimitError, ParseError } from '../../core/errors.js';
+import { sessionId, type Logger } from '../../core/log.js';
+import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
+import { hasH264Mode1, hasOpus, MAX_SDP_BYTES, parseOfferMedia } from '../../format/sdp-offer.js';
+import type { HttpServer } from '../../http/http-server.js';
+import { OpusFeed } from '../../transcode/opus-feed.js';
+import { WhepSession, type WebrtcOptions } from './whep-session.js';
+
+export interface WhepServerOptions {
+  registry: StreamRegistry;
+  log: Logger;
+  webrtc: WebrtcOptions;
+  transcode: { opusBitrate: number; lingerMs: number };
+}
+
+const WHEP = /^\/(?<path>.+)\/whep$/;
+const WHEP_SESSION = /^\/(?<path>.+)\/whep\/(?<session>[0-9a-f-]{36})$/;
+
+function problem(res: ServerResponse, status: number, detail: string, headers: { [k: string]: string } = {}): void {
+  res.writeHead(status, { 'Content-Type': 'application/problem+json', ...headers });
+  res.end(JSON.stringify({ status, detail }) + '\n');
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    req.on('data', (d: Buffer) => {
+      size += d.length;
+      if (size > limit) {
+        reject(new LimitError(`request body over ${limit} bytes`));
+        req.destroy();
+        return;
+      }
+      parts.push(d);
+    });
+    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export class WhepServer {
+  readonly sessions = new Map<string, WhepSession>();
+  private readonly reaper: NodeJS.Timeout;
+
+  constructor(private readonly options: WhepServerOptions) {
+    this.reaper = setInterval(() => this.reap(), 1000);
+    this.reaper.unref();
+  }
+
+  register(http: HttpServer): void {
+    http.route('POST', WHEP, (req, res, params) => this.onPost(req, res, params.path ?? ''));
+    http.route('PATCH', WHEP_SESSION, (req, res, params) => this.onPatch(req, res, params.session ?? ''));
+    http.route('DELETE', WHEP_SESSION, (_req, res, params) => this.onDelete(res, params.session ?? ''));
+  }
+
+  closeAll(reason: string): void {
+    clearInterval(this.reaper);
+    for (const s of [...this.sessions.values()]) s.close(reason);
+  }
+
+  private linkHeaders(): string[] {
+    return this.options.webrtc.iceServers.map((s) => {
+      let link = `<${s.urls}>; rel="ice-server"`;
+      if (s.username !== undefined) link += `; username="${s.username}"; credential="${s.credential ?? ''}"; credential-type="password"`;
+      return link;
+    });
+  }
+
+  private async onPost(req: IncomingMessage, res: ServerResponse, rawPath: string): Promise<void> {
+    const id = sessionId('whep');
+    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const path = normalizePath(rawPath);
+    const log = this.options.log.child({ id, protocol: 'whep', path: path ?? rawPath, remote });
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/sdp') {
+      log.info('play refused', { reason: `content type "${type}"` });
+      return problem(res, 400, 'Content-Type must be application/sdp');
+    }
+    let offer: string;
+    try {
+      offer = await readBody(req, MAX_SDP_BYTES);
+    } catch (err) {
+      log.info('play refused', { reason: describeError(err) });
+      return problem(res, err instanceof LimitError ? 413 : 400, describeError(err));
+    }
+    let media;
+    try {
+      media = parseOfferMedia(offer);
+    } catch (err) {
+      if (!(err instanceof ParseError || err instanceof LimitError)) throw err;
+      log.info('play refused', { reason: describeError(err) });
+      return problem(res, 400, `unparsable SDP offer: ${err.message}`);
+    }
+    const video = media.find((m) => m.kind === 'video');
+    const audio = media.find((m) => m.kind === 'audio');
+    if (!video || !hasH264Mode1(video)) {
+      log.info('play refused', { reason: 'no H264 packetization-mode 1 in the offer' });
+      return problem(res, 422, 'the offer must include H264 with packetization-mode=1');
+    }
+    if (!audio || !hasOpus(audio)) {
+      log.info('play refused', { reason: 'no Opus in the offer' });
+      return problem(res, 422, 'the offer must include Opus');
+    }
+    const stream = path ? this.options.registry.get(path) : undefined;
+    if (!stream) {
+      log.info('play refused', { reason: 'stream not live' });
+      return problem(res, 409, `stream "${rawPath}" is not live`, { 'Retry-After': '2' });
+    }
+    const uuid = randomUUID();
+    const session = new WhepSession(uuid, stream, { id, remote, log, webrtc: this.options.webrtc });
+    let answer: string;
+    try {
+      answer = await session.answer(offer);
+    } catch (err) {
+      session.close(`negotiation failed: ${describeError(err)}`);
+      return problem(res, 422, `cannot answer the offer: ${describeError(err)}`);
+    }
+    if (stream.isEnded) {
+      session.close('stream ended during negotiation');
+      return problem(res, 409, `stream "${rawPath}" is not live`, { 'Retry-After': '2' });
+    }
+    this.sessions.set(uuid, session);
+    session.onClosed = () => this.sessions.delete(uuid);
+    // AAC sources are transcoded once per stream; Opus sources pass through.
+    const needsTranscode = stream.tracks.some((t) => t.kind === 'audio' && t.codec === 'aac');
+    const feed = needsTranscode
+      ? OpusFeed.for(stream, { bitrate: this.options.transcode.opusBitrate, lingerMs: this.options.transcode.lingerMs, log: this.options.log })
+      : null;
+    session.start(feed);
+    const headers: { [k: string]: string | string[] } = {
+      'Content-Type': 'application/sdp',
+      Location: `/${stream.path}/whep/${uuid}`,
+      ETag: `"${uuid}"`,
+      'Accept-Patch': 'application/trickle-ice-sdpfrag',
+    };
+    const links = this.linkHeaders();
+    if (links.length > 0) headers.Link = links;
+    res.writeHead(201, headers);
+    res.end(answer);
+    log.info('play started', { session: uuid, authorization: req.headers.authorization ? 'bearer' : undefined });
+  }
+
+  private async onPatch(req: IncomingMessage, res: ServerResponse, uuid: string): Promise<void> {
+    const session = this.sessions.get(uuid);
+    if (!session) return problem(res, 404, 'unknown session');
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/trickle-ice-sdpfrag') return problem(res, 415, 'Content-Type must be application/trickle-ice-sdpfrag');
+    try {
+      await readBody(req, MAX_SDP_BYTES);
+    } catch (err) {
+      return problem(res, 400, describeError(err));
+    }
+    // livegate answers as ICE-lite: the viewer's candidates are learnt from its checks (peer
+    // reflexive), so trickled candidates need no action.
+    session.touch();
+    res.writeHead(204).end();
+  }
+
+  private onDelete(res: ServerResponse, uuid: string): void {
+    const session = this.sessions.get(uuid);
+    if (!session) return problem(res, 404, 'unknown session');
+    session.close('DELETE from the viewer');
+    res.writeHead(200).end();
+  }
+
+  private reap(): void {
+    const now = performance.now();
+    for (const s of this.sessions.values()) {
+      if (now - s.lastActivity > this.options.webrtc.sessionTimeoutMs) s.close(`no activity for ${this.options.webrtc.sessionTimeoutMs} ms`);
+    }
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * The AAC → Opus transcoder of one stream, shared by all its WebRTC viewers: a reader of the
+ * stream's AAC track that is also a source of Opus frames. The first subscriber starts it; it stops
+ * a few seconds after the last one leaves (so a page reload does not restart it).
+ */
+import type { AudioTrack, MediaUnit, Track } from '../core/media-unit.js';
+import type { ReaderHandle, Stream } from '../core/stream.js';
+import type { Logger } from '../core/log.js';
+import { describeError } from '../core/errors.js';
+import { AacToOpus, type OpusPacket } from './aac-to-opus.js';
+
+export interface OpusFeedOptions {
+  bitrate: number;
+  /** How long the transcoder lives on after its last subscriber (ms). */
+  lingerMs: number;
+  log: Logger;
+}
+
+type Subscriber = (packet: OpusPacket, receivedAt: number) => void;
+
+const feeds = new WeakMap<Stream, OpusFeed>();
+
+export class OpusFeed {
+  private readonly subscribers = new Set<Subscriber>();
+  private handle: ReaderHandle | null = null;
+  private transcoder: AacToOpus | null = null;
+  private creating: Promise<void> | null = null;
+  private asc: Buffer | null = null;
+  /** AAC units that arrived while the decoder was starting (bounded). */
+  private waiting: MediaUnit[] = [];
+  private lingerTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  /** For the API and the benchmarks. */
+  framesIn = 0;
+  framesOut = 0;
+  cpuMs = 0;
+
+  private constructor(
+    private readonly stream: Stream,
+    private readonly options: OpusFeedOptions,
+  ) {}
+
+  /** The stream's feed, created on first use. */
+  static for(stream: Stream, options: OpusFeedOptions): OpusFeed {
+    let feed = feeds.get(stream);
+    if (!feed || feed.closed) {
+      feed = new OpusFeed(stream, options);
+      feeds.set(stream, feed);
+    }
+    return feed;
+  }
+
+  static existing(stream: Stream): OpusFeed | undefined {
+    return feeds.get(stream);
+  }
+
+  get running(): boolean {
+    return this.handle !== null;
+  }
+
+  subscribe(fn: Subscriber): () => void {
+    this.subscribers.add(fn);
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = null;
+    if (!this.handle && !this.closed) this.start();
+    return () => {
+      this.subscribers.delete(fn);
+      if (this.subscribers.size === 0 && !this.lingerTimer) {
+        this.lingerTimer = setTimeout(() => this.stop('no more WebRTC viewers'), this.options.lingerMs);
+        this.lingerTimer.unref();
+      }
+    };
+  }
+
+  private start(): void {
+    const log = this.options.log;
+    this.handle = this.stream.addReader(
+      { id: `transcode-aac-opus/${this.stream.path}`, protocol: 'transcoder', remoteAddress: '' },
+      {
+        start: (info) => {
+          const aac = info.tracks.find((t): t is AudioTrack => t.kind === 'audio' && t.codec === 'aac');
+          if (aac?.config) this.configure(aac.config);
+        },
+        trackUpdate: (track: Track) => {
+          if (track.kind === 'audio' && track.codec === 'aac' && track.config) this.configure(track.config);
+        },
+        unit: (unit) => {
+          if (unit.track.kind === 'audio' && unit.track.codec === 'aac') this.onAac(unit);
+        },
+        metadata: () => {},
+        end: () => this.stop('stream ended'),
+        backlog: () => 0,
+        drop: (reason) => this.stop(reason),
+      },
+    );
+    log.info('transcoder started', { path: this.stream.path, from: 'aac', to: 'opus' });
+  }
+
+  private configure(asc: Buffer): void {
+    if (this.asc?.equals(asc)) return;
+    this.asc = asc;
+    this.transcoder?.close();
+    this.transcoder = null;
+    const creating = AacToOpus.create({ asc, bitrate: this.options.bitrate }).then(
+      (t) => {
+        if (this.closed || this.creating !== creating) return t.close();
+        this.transcoder = t;
+        const waiting = this.waiting;
+        this.waiting = [];
+        for (const u of waiting) this.onAac(u);
+      },
+      (err: unknown) => this.options.log.error('transcoder failed to start', { path: this.stream.path, reason: describeError(err) }),
+    );
+    this.creating = creating;
+  }
+
+  private onAac(unit: MediaUnit): void {
+    this.framesIn++;
+    if (!this.transcoder) {
+      if (this.waiting.length < 100) this.waiting.push(unit);
+      return;
+    }
+    const t0 = performance.now();
+    let packets: OpusPacket[];
+    try {
+      packets = this.transcoder.push(unit.data, unit.pts);
+    } catch (err) {
+      // One bad frame costs one frame, not the stream.
+      this.options.log.warn('AAC frame not transcoded', { path: this.stream.path, reason: describeError(err) });
+      return;
+    }
+    this.cpuMs += performance.now() - t0;
+    for (const p of packets) {
+      this.framesOut++;
+      for (const fn of this.subscribers) fn(p, unit.receivedAt);
+    }
+  }
+
+  private stop(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.handle?.close();
+    this.handle = null;
+    this.transcoder?.close();
+    this.transcoder = null;
+    this.subscribers.clear();
+    if (feeds.get(this.stream) === this) feeds.delete(this.stream);
+    this.options.log.info('transcoder stopped', { path: this.stream.path, reason });
+  }
+}
