@@ -29,20 +29,22 @@ function problem(res: ServerResponse, status: number, detail: string, headers: {
   res.end(JSON.stringify({ status, detail }) + '\n');
 }
 
+/** Bytes of an oversized body read and thrown away so that the client can still get its 413. */
+const DRAIN_LIMIT = 1024 * 1024;
+
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let size = 0;
     req.on('data', (d: Buffer) => {
       size += d.length;
-      if (size > limit) {
-        reject(new LimitError(`request body over ${limit} bytes`));
-        req.destroy();
-        return;
-      }
-      parts.push(d);
+      if (size > DRAIN_LIMIT) req.destroy();
+      else if (size <= limit) parts.push(d);
     });
-    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    req.on('end', () => {
+      if (size > limit) reject(new LimitError(`request body of ${size} bytes is over ${limit}`));
+      else resolve(Buffer.concat(parts).toString('utf8'));
+    });
     req.on('error', reject);
   });
 }
