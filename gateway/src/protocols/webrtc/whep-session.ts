@@ -98,9 +98,23 @@ export class WhepSession {
     return sdp;
   }
 
-  /** Attaches the viewer to the stream (and to the stream's Opus feed when the source is AAC). */
+  /**
+   * Attaches the viewer to the stream (and to the stream's Opus feed when the source is AAC) once
+   * the connection is up: werift drops what is written before DTLS is ready, and the viewer must
+   * begin with a whole keyframe from the GOP cache.
+   */
   start(feed: OpusFeed | null): void {
     if (this.closed) return;
+    if (this.pc.connectionState === 'connected') return this.attach(feed);
+    const sub = this.pc.connectionStateChange.subscribe((state) => {
+      if (state !== 'connected') return;
+      sub.unSubscribe();
+      this.attach(feed);
+    });
+  }
+
+  private attach(feed: OpusFeed | null): void {
+    if (this.closed || this.reader) return;
     this.reader = new WhepReader(this.videoTrack, this.audioTrack, {
       onEnd: (reason) => this.close(`stream ended: ${reason}`),
       onDrop: (reason) => this.close(reason),
@@ -130,7 +144,7 @@ export class WhepSession {
     this.handle?.close();
     this.unsubscribeOpus?.();
     this.ctx.log.info('play closed', { session: this.uuid, reason });
-    void this.pc.close().catch(() => {});
+    void this.pc.close().catch((err: unknown) => this.ctx.log.warn('peer connection close failed', { session: this.uuid, reason: String(err) }));
     this.onClosed?.();
   }
 }

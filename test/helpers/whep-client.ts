@@ -1,0 +1,58 @@
+/** A werift WHEP viewer for tests (run inside a loopback-only namespace: see netns.ts). */
+import { RTCPeerConnection, useH264, useOPUS, type RtpPacket } from 'werift';
+
+export interface WhepViewer {
+  pc: RTCPeerConnection;
+  location: string;
+  video: RtpPacket[];
+  audio: RtpPacket[];
+  /** DELETE the session (graceful), then close the peer connection. */
+  stop(): Promise<number>;
+  /** Vanish without DELETE (as a killed browser tab would). */
+  kill(): Promise<void>;
+}
+
+export async function whepView(endpoint: string, options: { keepPackets?: boolean } = {}): Promise<WhepViewer> {
+  const keep = options.keepPackets ?? true;
+  const pc = new RTCPeerConnection({
+    iceServers: [],
+    iceUseIpv6: false,
+    // One transport for both m-lines (with werift's default max-compat, the offerer opens a socket per
+    // m-line and never closes the unused one).
+    bundlePolicy: 'max-bundle',
+    // The namespace has only loopback, which werift leaves out of its host candidates.
+    iceAdditionalHostAddresses: ['127.0.0.1'],
+    codecs: { video: [useH264()], audio: [useOPUS()] },
+  });
+  const video: RtpPacket[] = [];
+  const audio: RtpPacket[] = [];
+  pc.addTransceiver('video', { direction: 'recvonly' }).onTrack.subscribe((track) => {
+    track.onReceiveRtp.subscribe((rtp) => {
+      if (keep || video.length < 1) video.push(rtp);
+      else video[0] = rtp;
+    });
+  });
+  pc.addTransceiver('audio', { direction: 'recvonly' }).onTrack.subscribe((track) => {
+    track.onReceiveRtp.subscribe((rtp) => {
+      if (keep || audio.length < 1) audio.push(rtp);
+      else audio[0] = rtp;
+    });
+  });
+  await pc.setLocalDescription(await pc.createOffer());
+  const res = await fetch(endpoint, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription!.sdp });
+  if (res.status !== 201) throw new Error(`WHEP POST ${res.status}: ${await res.text()}`);
+  const location = new URL(res.headers.get('location')!, endpoint).href;
+  await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+  return {
+    pc,
+    location,
+    video,
+    audio,
+    stop: async () => {
+      const r = await fetch(location, { method: 'DELETE' });
+      await pc.close();
+      return r.status;
+    },
+    kill: () => pc.close(),
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * Acceptance (issue 3): a werift viewer rebuilds the H264 access units that were published (count,
+ * bytes and keyframe positions) and decodes the Opus to PCM with the published 1 kHz tone; 20
+ * viewers at once; one that vanishes without DELETE is reaped; after DELETE every UDP socket is
+ * closed. Runs inside a loopback-only network namespace.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import OpusScript from 'opusscript';
+import { depacketizeH264 } from '../../gateway/src/format/rtp/h264.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { publishKnown } from '../helpers/h264-source.js';
+import { IN_LOOPBACK_NETNS, runInLoopbackNamespace } from '../helpers/netns.js';
+import { requireTools } from '../helpers/tools.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+import { whepView, type WhepViewer } from '../helpers/whep-client.js';
+
+/** UDP sockets open in this network namespace (this process and its children only). */
+function udpSockets(): number {
+  return readFileSync('/proc/net/udp', 'utf8').trim().split('\n').length - 1;
+}
+
+function groupByTimestamp(packets: { header: { timestamp: number; sequenceNumber: number; marker: boolean }; payload: Buffer }[]) {
+  const aus: Buffer[][] = [];
+  let current: Buffer[] = [];
+  for (const p of packets) {
+    current.push(p.payload);
+    if (p.header.marker) {
+      aus.push(current);
+      current = [];
+    }
+  }
+  return aus;
+}
+
+if (!IN_LOOPBACK_NETNS) {
+  test('WHEP with werift viewers (run in a loopback-only network namespace)', { timeout: 180_000 }, async (t) => {
+    if (!requireTools(t, 'unshare', 'ip')) return;
+    const { code, output } = await runInLoopbackNamespace(import.meta.url);
+    t.diagnostic(output.split('\n').filter((l) => /✔|✖|ℹ|Error|expected|actual/.test(l)).slice(0, 40).join('\n'));
+    assert.equal(code, 0, output.slice(-4000));
+  });
+} else {
+  describe('WHEP → werift viewers', { concurrency: false }, () => {
+    let gw: TestGateway;
+    let baseline: number;
+
+    before(async () => {
+      baseline = udpSockets();
+      gw = await startGateway({ webrtc: { additionalHosts: ['127.0.0.1'], sessionTimeoutMs: 3000 } });
+    });
+    after(async () => {
+      await gw?.close();
+    });
+
+    test('the viewer gets exactly the published access units, and Opus with the 1 kHz tone', async () => {
+      const pub = await publishKnown(gw.rtmpUrl('live/known'), 2);
+      await waitFor(() => gw.gateway.registry.get('live/known')?.tracks.length === 2, 5000, 'stream live');
+      // Join right away: the GOP cache gives the first keyframe at once.
+      const viewer = await whepView(`http://127.0.0.1:${gw.httpPort}/live/known/whep`);
+      await pub.done;
+      await sleep(500);
+      await viewer.stop();
+      pub.client.close();
+
+      const received = groupByTimestamp(viewer.video).map((payloads) => depacketizeH264(payloads));
+      // The viewer starts at the keyframe the GOP cache held when it joined; from there on every
+      // access unit must arrive, byte for byte.
+      const sentSlices = pub.sent.map((au) => au.nals.filter((n) => [1, 5].includes(n[0]! & 0x1f)));
+      const gotSlices = received.map((nals) => nals.filter((n) => [1, 5].includes(n[0]! & 0x1f)));
+      const start = sentSlices.findIndex((s) => s[0]!.equals(gotSlices[0]![0]!));
+      assert.ok(start >= 0 && start % 25 === 0, `the viewer starts on a published keyframe (index ${start})`);
+      assert.equal(gotSlices.length, sentSlices.length - start, 'access unit count');
+      for (let i = 0; i < gotSlices.length; i++) {
+        assert.deepEqual(gotSlices[i]!.map((n) => n.toString('hex')), sentSlices[start + i]!.map((n) => n.toString('hex')), `access unit ${start + i}`);
+        const key = received[i]!.some((n) => (n[0]! & 0x1f) === 5);
+        assert.equal(key, pub.sent[start + i]!.keyframe, `keyframe at ${start + i}`);
+        if (key) assert.deepEqual(received[i]!.slice(0, 2).map((n) => n[0]! & 0x1f), [7, 8], 'SPS and PPS lead every keyframe');
+      }
+      // Audio: decode every Opus packet and look for the tone.
+      assert.ok(viewer.audio.length > 100, `${viewer.audio.length} Opus packets`);
+      const dec = new OpusScript(48000, 2);
+      const pcm = Buffer.concat(viewer.audio.map((p) => dec.decode(p.payload)));
+      dec.delete();
+      const samples = new Float32Array(pcm.length / 4);
+      for (let i = 0; i < samples.length; i++) samples[i] = pcm.readInt16LE(i * 4) / 32768;
+      const body = samples.subarray(9600, samples.length - 4800);
+      let re = 0, im = 0, total = 0;
+      for (let i = 0; i < body.length; i++) {
+        re += body[i]! * Math.cos((2 * Math.PI * 1000 * i) / 48000);
+        im += body[i]! * Math.sin((2 * Math.PI * 1000 * i) / 48000);
+        total += body[i]! ** 2;
+      }
+      const share = ((re * re + im * im) * 2) / body.length / total;
+      assert.ok(share > 0.9, `1 kHz holds ${(share * 100).toFixed(1)} % of the decoded audio's power`);
+      const ts = viewer.audio.map((p) => p.header.timestamp);
+      for (let i = 1; i < ts.length; i++) assert.equal((ts[i]! - ts[i - 1]! + 2 ** 32) % 2 ** 32, 960, `Opus timestamps step 20 ms (${i})`);
+    });
+
+    test('20 viewers at once; one killed without DELETE is reaped; after DELETE the sockets are closed', async () => {
+      const pub = await publishKnown(gw.rtmpUrl('live/many'), 3);
+      await waitFor(() => gw.gateway.registry.get('live/many')?.tracks.length === 2, 5000, 'stream live');
+      const viewers: WhepViewer[] = [];
+      for (let i = 0; i < 20; i++) viewers.push(await whepView(`http://127.0.0.1:${gw.httpPort}/live/many/whep`, { keepPackets: false }));
+      await waitFor(() => viewers.every((v) => v.video.length > 0 && v.audio.length > 0), 10000, 'every viewer receiving video and audio');
+      assert.equal(gw.gateway.whep!.sessions.size, 20);
+      const victim = viewers.pop()!;
+      await victim.kill();
+      await waitFor(() => gw.gateway.whep!.sessions.size === 19, 8000, 'the vanished viewer to be reaped');
+      assert.ok(gw.logs.some((l) => l.msg === 'play closed' && /no activity/.test(String(l.reason))), 'reaping is logged with its reason');
+      const statuses = await Promise.all(viewers.map((v) => v.stop()));
+      assert.deepEqual([...new Set(statuses)], [200]);
+      assert.equal(gw.gateway.whep!.sessions.size, 0);
+      await waitFor(() => udpSockets() === baseline, 5000, `UDP sockets back to ${baseline} (now ${udpSockets()})`);
+      pub.client.close();
+      await pub.done.catch(() => {});
+    });
+  });
+}
