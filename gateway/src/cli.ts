@@ -75,6 +75,7 @@ async function main(): Promise<number> {
     if (http !== undefined) {
       lines.push(`  play     http://${host}:${http}/live/cam1.flv   (HTTP-FLV)`);
       lines.push(`  play     ws://${host}:${http}/live/cam1.flv     (WS-FLV)`);
+      if (gateway.whep) lines.push(`  play     http://${host}:${http}/live/cam1/whep  (WebRTC WHEP)`);
       lines.push(`  api      http://${host}:${http}/api/v1/streams`);
     }
     process.stderr.write(lines.join('\n') + '\n\n');

@@ -105,6 +105,11 @@ if (!IN_LOOPBACK_NETNS) {
       for (let i = 0; i < 20; i++) viewers.push(await whepView(`http://127.0.0.1:${gw.httpPort}/live/many/whep`, { keepPackets: false }));
       await waitFor(() => viewers.every((v) => v.video.length > 0 && v.audio.length > 0), 10000, 'every viewer receiving video and audio');
       assert.equal(gw.gateway.whep!.sessions.size, 20);
+      const api = (await (await fetch(`http://127.0.0.1:${gw.httpPort}/api/v1/webrtc/sessions`)).json()) as { sessions: { state: string; packetsSent: number }[] };
+      assert.equal(api.sessions.length, 20);
+      assert.ok(api.sessions.every((s) => s.state === 'connected' && s.packetsSent > 0), 'the API lists every viewer, connected and sending');
+      const streamApi = (await (await fetch(`http://127.0.0.1:${gw.httpPort}/api/v1/streams/live/many`)).json()) as { readers: { byProtocol: Record<string, number> } };
+      assert.equal(streamApi.readers.byProtocol.webrtc, 20);
       const victim = viewers.pop()!;
       await victim.kill();
       await waitFor(() => gw.gateway.whep!.sessions.size === 19, 8000, 'the vanished viewer to be reaped');

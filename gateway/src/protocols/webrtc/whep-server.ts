@@ -10,7 +10,7 @@ import { describeError, LimitError, ParseError } from '../../core/errors.js';
 import { sessionId, type Logger } from '../../core/log.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
 import { hasH264Mode1, hasOpus, MAX_SDP_BYTES, parseOfferMedia } from '../../format/sdp-offer.js';
-import type { HttpServer } from '../../http/http-server.js';
+import { sendJson, type HttpServer } from '../../http/http-server.js';
 import { OpusFeed } from '../../transcode/opus-feed.js';
 import { WhepSession, type WebrtcOptions } from './whep-session.js';
 
@@ -62,6 +62,9 @@ export class WhepServer {
     http.route('POST', WHEP, (req, res, params) => this.onPost(req, res, params.path ?? ''));
     http.route('PATCH', WHEP_SESSION, (req, res, params) => this.onPatch(req, res, params.session ?? ''));
     http.route('DELETE', WHEP_SESSION, (_req, res, params) => this.onDelete(res, params.session ?? ''));
+    http.route('GET', '/api/v1/webrtc/sessions', async (_req, res) => {
+      sendJson(res, 200, { sessions: await Promise.all([...this.sessions.values()].map((s) => s.stats())) });
+    });
   }
 
   closeAll(reason: string): void {

@@ -23,6 +23,22 @@ export interface WebrtcOptions {
   sessionTimeoutMs: number;
 }
 
+export interface WhepSessionStats {
+  session: string;
+  id: string;
+  path: string;
+  remoteAddress: string;
+  state: string;
+  createdAt: string;
+  packetsSent: number;
+  bytesSent: number;
+  /** As the viewer reports it in RTCP receiver reports. */
+  packetsLost: number;
+  packetsRetransmitted: number;
+  /** PLI/FIR received from the viewer. */
+  keyframeRequests: number;
+}
+
 export interface WhepSessionContext {
   id: string;
   remote: string;
@@ -135,6 +151,34 @@ export class WhepSession {
   }
   get bytesSent(): number {
     return this.reader?.bytesSent ?? 0;
+  }
+
+  /** What the API shows of this viewer (werift's RTCP-derived counters included). */
+  async stats(): Promise<WhepSessionStats> {
+    let packetsLost = 0;
+    let retransmitted = 0;
+    try {
+      for (const r of (await this.pc.getStats()).values()) {
+        const v = r as { type: string; packetsLost?: number; retransmittedPacketsSent?: number };
+        if (v.type === 'remote-inbound-rtp') packetsLost += v.packetsLost ?? 0;
+        if (v.type === 'outbound-rtp') retransmitted += v.retransmittedPacketsSent ?? 0;
+      }
+    } catch {
+      // A closing connection has no stats: report the counters livegate keeps itself.
+    }
+    return {
+      session: this.uuid,
+      id: this.ctx.id,
+      path: this.stream.path,
+      remoteAddress: this.ctx.remote,
+      state: this.closed ? 'closed' : this.pc.connectionState,
+      createdAt: new Date(this.createdAt).toISOString(),
+      packetsSent: this.packetsSent,
+      bytesSent: this.bytesSent,
+      packetsLost,
+      packetsRetransmitted: retransmitted,
+      keyframeRequests: this.keyframeRequests,
+    };
   }
 
   /** Idempotent: detaches from the stream and closes the peer connection (its sockets too). */
