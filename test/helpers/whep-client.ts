@@ -4,6 +4,9 @@ import { RTCPeerConnection, useH264, useOPUS, type RtpPacket } from 'werift';
 export interface WhepViewer {
   pc: RTCPeerConnection;
   location: string;
+  /** The 201's Link headers (ICE servers). */
+  links: string[];
+  etag: string | null;
   video: RtpPacket[];
   audio: RtpPacket[];
   /** DELETE the session (graceful), then close the peer connection. */
@@ -42,10 +45,14 @@ export async function whepView(endpoint: string, options: { keepPackets?: boolea
   const res = await fetch(endpoint, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription!.sdp });
   if (res.status !== 201) throw new Error(`WHEP POST ${res.status}: ${await res.text()}`);
   const location = new URL(res.headers.get('location')!, endpoint).href;
+  const links = (res.headers.get('link') ?? '').split(/,\s*(?=<)/).filter(Boolean);
+  const etag = res.headers.get('etag');
   await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
   return {
     pc,
     location,
+    links,
+    etag,
     video,
     audio,
     stop: async () => {

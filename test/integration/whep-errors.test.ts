@@ -45,7 +45,7 @@ describe('WHEP errors', { concurrency: false }, () => {
   const url = (p: string) => `http://127.0.0.1:${gw.httpPort}/${p}`;
 
   before(async () => {
-    gw = await startGateway();
+    gw = await startGateway({ webrtc: { iceServers: [{ urls: 'stun:stun.example.net' }, { urls: 'turn:turn.example.net', secret: 's3cret' }] } });
     // A live stream (made by livegate's RTMP client: an AVC sequence header and a keyframe a tick).
     pub = new RtmpClient();
     await pub.connect(gw.rtmpUrl('live/other'));

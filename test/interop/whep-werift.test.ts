@@ -48,7 +48,14 @@ if (!IN_LOOPBACK_NETNS) {
 
     before(async () => {
       baseline = udpSockets();
-      gw = await startGateway({ webrtc: { additionalHosts: ['127.0.0.1'], sessionTimeoutMs: 3000 } });
+      gw = await startGateway({
+        webrtc: {
+          additionalHosts: ['127.0.0.1'],
+          sessionTimeoutMs: 3000,
+          // Only announced to clients in Link headers: livegate itself never contacts them.
+          iceServers: [{ urls: 'stun:stun.example.net' }, { urls: 'turn:turn.example.net', secret: 's3cret', ttlSeconds: 60 }],
+        },
+      });
     });
     after(async () => {
       await gw?.close();
@@ -59,6 +66,10 @@ if (!IN_LOOPBACK_NETNS) {
       await waitFor(() => gw.gateway.registry.get('live/known')?.tracks.length === 2, 5000, 'stream live');
       // Join right away: the GOP cache gives the first keyframe at once.
       const viewer = await whepView(`http://127.0.0.1:${gw.httpPort}/live/known/whep`);
+      assert.match(viewer.location, /\/live\/known\/whep\/[0-9a-f-]{36}$/);
+      assert.ok(viewer.etag);
+      assert.equal(viewer.links[0], '<stun:stun.example.net>; rel="ice-server"');
+      assert.match(viewer.links[1] ?? '', /^<turn:turn\.example\.net>; rel="ice-server"; username="\d+:[0-9a-f-]{36}"; credential="[A-Za-z0-9+/=]{28}"; credential-type="password"$/);
       await pub.done;
       await sleep(500);
       await viewer.stop();

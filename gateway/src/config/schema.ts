@@ -44,7 +44,18 @@ export const configSchema = z
         additionalHosts: z.array(z.string().min(1)).default([]),
         /** STUN/TURN servers given to clients in Link headers (livegate itself contacts none). */
         iceServers: z
-          .array(z.object({ urls: z.string().min(1), username: z.string().optional(), credential: z.string().optional() }).strict())
+          .array(
+            z
+              .object({
+                urls: z.string().min(1),
+                username: z.string().optional(),
+                credential: z.string().optional(),
+                /** coturn static-auth-secret: short-lived credentials are made per client (TURN REST API). */
+                secret: z.string().min(1).optional(),
+                ttlSeconds: z.number().int().positive().optional(),
+              })
+              .strict(),
+          )
           .default([]),
         /** A viewer with no RTCP/ICE activity for this long is closed (ICE-lite has no consent checks). */
         sessionTimeoutMs: z.number().int().positive().default(30_000),

@@ -11,6 +11,7 @@ import { sessionId, type Logger } from '../../core/log.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
 import { hasH264Mode1, hasOpus, MAX_SDP_BYTES, parseOfferMedia } from '../../format/sdp-offer.js';
 import { sendJson, type HttpServer } from '../../http/http-server.js';
+import { iceServersFor, linkHeader } from '../../nat/ice-servers.js';
 import { OpusFeed } from '../../transcode/opus-feed.js';
 import { WhepSession, type WebrtcOptions } from './whep-session.js';
 
@@ -72,12 +73,8 @@ export class WhepServer {
     for (const s of [...this.sessions.values()]) s.close(reason);
   }
 
-  private linkHeaders(): string[] {
-    return this.options.webrtc.iceServers.map((s) => {
-      let link = `<${s.urls}>; rel="ice-server"`;
-      if (s.username !== undefined) link += `; username="${s.username}"; credential="${s.credential ?? ''}"; credential-type="password"`;
-      return link;
-    });
+  private linkHeaders(user: string): string[] {
+    return iceServersFor(this.options.webrtc.iceServers, user).map(linkHeader);
   }
 
   private async onPost(req: IncomingMessage, res: ServerResponse, rawPath: string): Promise<void> {
@@ -147,7 +144,7 @@ export class WhepServer {
       ETag: `"${uuid}"`,
       'Accept-Patch': 'application/trickle-ice-sdpfrag',
     };
-    const links = this.linkHeaders();
+    const links = this.linkHeaders(uuid);
     if (links.length > 0) headers.Link = links;
     res.writeHead(201, headers);
     res.end(answer);

@@ -13,13 +13,14 @@ import {
 } from 'werift';
 import type { Logger } from '../../core/log.js';
 import type { ReaderHandle, Stream } from '../../core/stream.js';
+import type { IceServerConfig } from '../../nat/ice-servers.js';
 import type { OpusFeed } from '../../transcode/opus-feed.js';
 import { WhepReader } from './whep-reader.js';
 
 export interface WebrtcOptions {
   portRange?: [number, number];
   additionalHosts: string[];
-  iceServers: { urls: string; username?: string; credential?: string }[];
+  iceServers: IceServerConfig[];
   sessionTimeoutMs: number;
 }
 
