@@ -93,6 +93,19 @@ describe('WHEP errors', { concurrency: false }, () => {
     assert.equal(r.status, 409);
     assert.ok(Number(r.headers.get('retry-after')) > 0);
   });
+  test('a stream with B-frames → 422 that says why', async () => {
+    const b = new RtmpClient();
+    await b.connect(gw.rtmpUrl('live/bframes'));
+    await b.publish();
+    const avcc = Buffer.from('0142c00dffe100186742c00dd90141fb011000000300100000030320f142a48001000568cb83cb20', 'hex');
+    b.sendMedia(9, 0, Buffer.concat([Buffer.from('1700000000', 'hex'), avcc]));
+    b.sendMedia(9, 0, Buffer.from('17010000280000000265888400', 'hex')); // composition time 40 ms: reordered
+    await waitFor(() => gw.gateway.registry.get('live/bframes')?.videoReordered, 3000, 'reordered video seen');
+    const r = await post('live/bframes/whep', offer());
+    assert.equal(r.status, 422);
+    assert.match(await r.text(), /B-frames/);
+    b.close();
+  });
   test('unknown session → 404 for PATCH and DELETE', async () => {
     const s = url('live/other/whep/00000000-0000-0000-0000-000000000000');
     assert.equal((await fetch(s, { method: 'DELETE' })).status, 404);

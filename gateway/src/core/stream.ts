@@ -42,6 +42,8 @@ export class Stream extends TypedEmitter<StreamEvents> {
   private readonly readerQueues = new Map<string, ReaderQueue>();
   private ended = false;
   private hasVideoTrack = false;
+  /** Video with B-frames (presentation order ≠ decode order) was seen: WebRTC players cannot show it. */
+  videoReordered = false;
 
   readonly startedAt = Date.now();
   lastActivity = performance.now();
@@ -107,6 +109,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
   pushMany(units: readonly MediaUnit[]): void {
     if (this.ended || units.length === 0) return;
     for (const unit of units) {
+      if (unit.pts !== unit.dts && unit.track.kind === 'video') this.videoReordered = true;
       this.bytesIn += unit.data.length;
       this.unitsIn++;
       this.gop.add(unit);

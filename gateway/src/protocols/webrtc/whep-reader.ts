@@ -36,6 +36,11 @@ export class WhepReader implements ReaderSink {
     const track = unit.track;
     if (track.kind === 'video') {
       if (track.codec !== 'h264' || !this.video) return;
+      if (unit.pts !== unit.dts) {
+        // Chromium's WebRTC H264 decoder shows only keyframes of a stream with B-frames (tested):
+        // better a clear end than a frozen picture.
+        return this.events.onDrop('the stream started sending B-frames, which WebRTC players cannot decode');
+      }
       if (!this.videoStarted && !unit.keyframe) return;
       this.videoStarted = true;
       const ts = unit.pts >>> 0; // 90 kHz, as the RTP clock of H264 (RFC 6184 §5.1)

@@ -117,6 +117,14 @@ export class WhepServer {
       log.info('play refused', { reason: 'stream not live' });
       return problem(res, 409, `stream "${rawPath}" is not live`, { 'Retry-After': '2' });
     }
+    if (stream.videoReordered) {
+      log.info('play refused', { reason: 'stream has B-frames' });
+      return problem(
+        res,
+        422,
+        'the stream has H264 B-frames, which WebRTC players cannot decode: publish without B-frames (x264 bframes=0, OBS "bf=0"), or play it over HTTP-FLV',
+      );
+    }
     const uuid = randomUUID();
     const session = new WhepSession(uuid, stream, { id, remote, log, webrtc: this.options.webrtc });
     let answer: string;
