@@ -16,6 +16,7 @@ export interface OpusFeedOptions {
   log: Logger;
 }
 
+/** `receivedAt`: when the AAC frame that holds the start of this Opus frame reached livegate. */
 type Subscriber = (packet: OpusPacket, receivedAt: number) => void;
 
 const feeds = new WeakMap<Stream, OpusFeed>();
@@ -29,6 +30,8 @@ export class OpusFeed {
   /** AAC units that arrived while the decoder was starting (bounded). */
   private waiting: MediaUnit[] = [];
   private lingerTimer: NodeJS.Timeout | null = null;
+  /** Arrival times of the last AAC frames, by pts. */
+  private arrivals: { pts: number; receivedAt: number }[] = [];
   private closed = false;
   /** For the API and the benchmarks. */
   framesIn = 0;
@@ -130,10 +133,20 @@ export class OpusFeed {
       return;
     }
     this.cpuMs += performance.now() - t0;
+    this.arrivals.push({ pts: unit.pts, receivedAt: unit.receivedAt });
+    if (this.arrivals.length > 16) this.arrivals.shift();
     for (const p of packets) {
       this.framesOut++;
-      for (const fn of this.subscribers) fn(p, unit.receivedAt);
+      const receivedAt = this.arrivalOf(p.pts) ?? unit.receivedAt;
+      for (const fn of this.subscribers) fn(p, receivedAt);
     }
+  }
+
+  /** When the AAC frame holding the start of an Opus frame arrived (the latency the transcoder adds). */
+  private arrivalOf(pts: number): number | undefined {
+    let found: number | undefined;
+    for (const a of this.arrivals) if (a.pts <= pts) found = a.receivedAt;
+    return found;
   }
 
   private stop(reason: string): void {

@@ -3,6 +3,7 @@
  * header differs (its own contiguous sequence numbers), and werift adds SSRC, payload type, SRTP.
  */
 import { RtpHeader, RtpPacket, type MediaStreamTrack } from 'werift';
+import { latencyProbe } from '../../core/latency-probe.js';
 import { TIMESCALE, type MediaUnit, type StreamMetadata, type Track } from '../../core/media-unit.js';
 import type { ReaderSink, StreamStart } from '../../core/reader.js';
 import type { OpusPacket } from '../../transcode/aac-to-opus.js';
@@ -48,14 +49,16 @@ export class WhepReader implements ReaderSink {
         this.send(this.video, new RtpHeader({ payloadType: 96, sequenceNumber: this.videoSeq, timestamp: ts, marker: p.marker }), p.payload);
         this.videoSeq = (this.videoSeq + 1) & 0xffff;
       }
+      latencyProbe()?.record('webrtc-video', performance.now() - unit.receivedAt);
     } else if (track.codec === 'opus') {
       this.sendOpus(unit.data, unit.pts);
     }
   }
 
-  /** An Opus frame from the stream's transcoder. */
-  opus(packet: OpusPacket): void {
+  /** An Opus frame from the stream's transcoder; `receivedAt`: when the AAC frame holding its start arrived. */
+  opus(packet: OpusPacket, receivedAt: number): void {
     this.sendOpus(packet.data, packet.pts);
+    latencyProbe()?.record('webrtc-audio', performance.now() - receivedAt);
   }
 
   private sendOpus(data: Buffer, pts90k: number): void {

@@ -139,7 +139,7 @@ export class WhepSession {
     this.handle = this.stream.addReader({ id: this.ctx.id, protocol: 'webrtc', remoteAddress: this.ctx.remote }, this.reader);
     if (feed) {
       const reader = this.reader;
-      this.unsubscribeOpus = feed.subscribe((packet) => reader.opus(packet));
+      this.unsubscribeOpus = feed.subscribe((packet, receivedAt) => reader.opus(packet, receivedAt));
     }
   }
 

@@ -1,0 +1,59 @@
+/**
+ * livegate for bench/whep-fanout.ts: the Gateway in its own process with the latency probe on.
+ * IPC: sends { rtmp, http }; answers 'reset' and 'report' (latency percentiles per probe name,
+ * RTP packets sent by all WHEP viewers, transcoder CPU).
+ */
+import { parseConfig } from '../gateway/src/config/load.js';
+import { setLatencyProbe } from '../gateway/src/core/latency-probe.js';
+import { createLogger } from '../gateway/src/core/log.js';
+import { Gateway } from '../gateway/src/server.js';
+import { OpusFeed } from '../gateway/src/transcode/opus-feed.js';
+
+const samples = new Map<string, number[]>();
+setLatencyProbe({
+  record(name, ms) {
+    let list = samples.get(name);
+    if (!list) samples.set(name, (list = []));
+    if (list.length < 2_000_000) list.push(ms);
+  },
+});
+const config = parseConfig({
+  host: '127.0.0.1',
+  logLevel: 'warn',
+  rtmp: { port: 0 },
+  http: { port: 0 },
+  webrtc: { additionalHosts: ['127.0.0.1'] },
+});
+const gw = await Gateway.start(config, { log: createLogger('warn') });
+process.send!({ rtmp: gw.ports.rtmp, http: gw.ports.http });
+
+let base = { packets: 0, transcodeMs: 0, at: performance.now() };
+const totals = () => {
+  let packets = 0;
+  for (const s of gw.whep!.sessions.values()) packets += s.packetsSent;
+  const stream = gw.registry.list()[0];
+  const feed = stream ? OpusFeed.existing(stream) : undefined;
+  return { packets, transcodeMs: feed?.cpuMs ?? 0, at: performance.now() };
+};
+const pct = (list: number[], p: number) => {
+  const sorted = [...list].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+};
+process.on('message', (msg: string) => {
+  if (msg === 'reset') {
+    samples.clear();
+    base = totals();
+  } else if (msg === 'report') {
+    const now = totals();
+    const latency: { [name: string]: { p50: number; p99: number; n: number } } = {};
+    for (const [name, list] of samples) latency[name] = { p50: pct(list, 0.5), p99: pct(list, 0.99), n: list.length };
+    process.send!({
+      viewers: gw.whep!.sessions.size,
+      packets: now.packets - base.packets,
+      seconds: (now.at - base.at) / 1000,
+      transcoderCorePercent: ((now.transcodeMs - base.transcodeMs) / (now.at - base.at)) * 100,
+      latency,
+    });
+  }
+});
+process.on('disconnect', () => void gw.close().then(() => process.exit(0)));
