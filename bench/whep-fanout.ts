@@ -85,8 +85,9 @@ for (const n of COUNTS) {
   };
   console.log(JSON.stringify(row));
   rows.push(row);
-  viewers.kill('SIGKILL');
-  await sleep(3000);
+  viewers.kill('SIGTERM');
+  await new Promise((r) => viewers.once('exit', r));
+  await sleep(2000);
 }
 publisher.kill('SIGKILL');
 server.disconnect();

@@ -31,9 +31,7 @@ let base = { packets: 0, transcodeMs: 0, at: performance.now() };
 const totals = () => {
   let packets = 0;
   for (const s of gw.whep!.sessions.values()) packets += s.packetsSent;
-  const stream = gw.registry.list()[0];
-  const feed = stream ? OpusFeed.existing(stream) : undefined;
-  return { packets, transcodeMs: feed?.cpuMs ?? 0, at: performance.now() };
+  return { packets, transcodeMs: OpusFeed.totalCpuMs, at: performance.now() };
 };
 const pct = (list: number[], p: number) => {
   const sorted = [...list].sort((a, b) => a - b);

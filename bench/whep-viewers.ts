@@ -9,6 +9,9 @@ const n = Number(nArg);
 let packets = 0;
 let connected = 0;
 
+const sessions: string[] = [];
+const pcs: RTCPeerConnection[] = [];
+
 async function view(): Promise<void> {
   const pc = new RTCPeerConnection({
     iceServers: [],
@@ -23,11 +26,28 @@ async function view(): Promise<void> {
   pc.connectionStateChange.subscribe((s) => {
     if (s === 'connected') connected++;
   });
+  pcs.push(pc);
   await pc.setLocalDescription(await pc.createOffer());
-  const res = await fetch(endpoint!, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription!.sdp });
-  if (res.status !== 201) throw new Error(`WHEP ${res.status}`);
-  await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(endpoint!, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription!.sdp });
+      if (res.status !== 201) throw new Error(`WHEP ${res.status}`);
+      sessions.push(new URL(res.headers.get('location')!, endpoint).href);
+      await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+      return;
+    } catch (err) {
+      // A kept-alive connection the server just closed: try again on a new one.
+      if (attempt >= 3) throw err;
+    }
+  }
 }
+
+// SIGTERM: leave properly (DELETE every session) so the next run starts from a clean server.
+process.on('SIGTERM', () => {
+  void Promise.allSettled(sessions.map((s) => fetch(s, { method: 'DELETE' })))
+    .then(() => Promise.allSettled(pcs.map((pc) => pc.close())))
+    .then(() => process.exit(0));
+});
 
 for (let i = 0; i < n; i++) await view();
 setInterval(() => process.stdout.write(JSON.stringify({ connected, packets }) + '\n'), 1000);

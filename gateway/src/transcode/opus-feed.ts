@@ -37,6 +37,8 @@ export class OpusFeed {
   framesIn = 0;
   framesOut = 0;
   cpuMs = 0;
+  /** CPU time of every transcoder this process ran (benchmarks). */
+  static totalCpuMs = 0;
 
   private constructor(
     private readonly stream: Stream,
@@ -132,7 +134,9 @@ export class OpusFeed {
       this.options.log.warn('AAC frame not transcoded', { path: this.stream.path, reason: describeError(err) });
       return;
     }
-    this.cpuMs += performance.now() - t0;
+    const spent = performance.now() - t0;
+    this.cpuMs += spent;
+    OpusFeed.totalCpuMs += spent;
     this.arrivals.push({ pts: unit.pts, receivedAt: unit.receivedAt });
     if (this.arrivals.length > 16) this.arrivals.shift();
     for (const p of packets) {
