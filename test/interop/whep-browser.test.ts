@@ -65,8 +65,13 @@ if (!IN_LOOPBACK_NETNS) {
     assert.equal(code, 0, output.slice(-4000));
   });
 } else {
-  for (const audioRate of [48000, 44100]) {
-    describe(`RTMP (AAC ${audioRate} Hz) → WHEP in Chromium`, { concurrency: false }, () => {
+  const cases = [
+    { audioRate: 48000, aacDecoder: 'wasm' },
+    { audioRate: 44100, aacDecoder: 'wasm' },
+    { audioRate: 44100, aacDecoder: 'ffmpeg' },
+  ] as const;
+  for (const { audioRate, aacDecoder } of cases) {
+    describe(`RTMP (AAC ${audioRate} Hz, ${aacDecoder} decoder) → WHEP in Chromium`, { concurrency: false }, () => {
       let gw: TestGateway;
       let pub: Publisher;
       let browser: Browser;
@@ -75,7 +80,7 @@ if (!IN_LOOPBACK_NETNS) {
 
       before(async () => {
         // werift leaves loopback out of its host candidates; the namespace has nothing else.
-        gw = await startGateway({ webrtc: { additionalHosts: ['127.0.0.1'] } });
+        gw = await startGateway({ webrtc: { additionalHosts: ['127.0.0.1'] }, transcode: { aacDecoder } });
         pub = publish(gw.rtmpUrl('live/whep'), { size: '640x360', gop: 30, audioRate });
         await waitFor(() => gw.gateway.registry.get('live/whep')?.tracks.length === 2, 10000, 'stream live');
         site = await serveStatic({ '/': ['text/html', PAGE] });

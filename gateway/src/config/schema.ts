@@ -66,6 +66,11 @@ export const configSchema = z
       .object({
         /** Opus bitrate of the AAC → Opus transcoder, bits per second. */
         opusBitrate: z.number().int().min(6000).max(510_000).default(128_000),
+        /**
+         * AAC decoder of the AAC → Opus transcoder: "wasm" (FAAD2 in process, GPL-2.0) or "ffmpeg"
+         * (an ffmpeg child process per transcoded stream, for deployments that avoid GPL code).
+         */
+        aacDecoder: z.enum(['wasm', 'ffmpeg']).default('wasm'),
         /** How long a transcoder lives on after its last viewer leaves (ms). */
         lingerMs: z.number().int().nonnegative().default(5000),
       })

@@ -1,13 +1,12 @@
 /**
- * AAC → Opus for WebRTC viewers: decode (FAAD2 in WASM, @audio/decode-aac), resample to 48 kHz with
- * the band-limited Resampler, encode 20 ms Opus frames (libopus in WASM, opusscript) with in-band
- * FEC. One instance per stream, shared by every viewer. Opus timestamps follow the AAC timestamps,
- * minus the resampler's delay, so lip sync holds.
+ * AAC → Opus for WebRTC viewers: decode (FAAD2 in WASM, or an ffmpeg process), resample to 48 kHz
+ * with the band-limited Resampler, encode 20 ms Opus frames (libopus in WASM, opusscript) with
+ * in-band FEC. One instance per stream, shared by every viewer. Opus timestamps follow the AAC
+ * timestamps (each decoded sample is matched to the frame it came from), minus the resampler's delay.
  */
-import { decoder as aacDecoder } from '@audio/decode-aac';
 import OpusScript from 'opusscript';
-import { parseAudioSpecificConfig } from '../codec/aac.js';
 import { TIMESCALE } from '../core/media-unit.js';
+import { createAacDecoder, decoderConfig, type AacDecoder, type AacDecoderKind } from './aac-decoders.js';
 import { Resampler } from './resampler.js';
 
 export const OPUS_RATE = 48_000;
@@ -17,6 +16,8 @@ const OPUS_SET_INBAND_FEC = 4012;
 const OPUS_SET_PACKET_LOSS_PERC = 4014;
 /** A gap in the AAC timestamps larger than this restarts the Opus clock from the AAC clock. */
 const RESYNC_TICKS = TIMESCALE / 10;
+/** Input frames whose samples have not come out of the decoder yet (bounded). */
+const MAX_IN_FLIGHT = 64;
 
 export interface OpusPacket {
   data: Buffer;
@@ -33,33 +34,34 @@ export interface AacToOpusOptions {
   bitrate?: number;
   /** Expected packet loss (percent) that tunes in-band FEC (default 5). */
   expectedLossPercent?: number;
-}
-
-interface Decoder {
-  decode(data: Uint8Array): { channelData: Float32Array[]; sampleRate: number };
-  free(): void;
+  /** 'wasm' (FAAD2, GPL-2.0, default) or 'ffmpeg' (a child process). */
+  decoder?: AacDecoderKind;
+  /** Receives every Opus frame, in order. */
+  onPacket: (packet: OpusPacket) => void;
+  onError?: (err: Error) => void;
 }
 
 export class AacToOpus {
   readonly channels: number;
+  readonly inputRate: number;
+  private decoder: AacDecoder | null = null;
   private readonly resampler: Resampler;
   private readonly encoder: OpusScript;
+  /** Input frames waiting for their samples: pts (90 kHz) and samples not yet out. */
+  private readonly inFlight: { pts: number; left: number }[] = [];
+  private readonly samplesPerFrame: number;
   /** Interleaved 48 kHz samples waiting for a whole 20 ms frame. */
   private pending = new Float32Array(0);
-  /** 90 kHz time of the first sample in `pending`, or null before the first frame. */
+  /** 90 kHz time of the first sample in `pending`, or null before the first output. */
   private pendingPts: number | null = null;
-  /** Expected AAC pts of the next input frame, to detect gaps. */
-  private nextInputPts: number | null = null;
   private closed = false;
 
-  private constructor(
-    private readonly decoder: Decoder,
-    private readonly inputRate: number,
-    channels: number,
-    options: AacToOpusOptions,
-  ) {
-    this.channels = Math.min(2, Math.max(1, channels));
-    this.resampler = new Resampler(inputRate, OPUS_RATE, this.channels);
+  private constructor(private readonly options: AacToOpusOptions) {
+    const config = decoderConfig(options.asc);
+    this.inputRate = config.rate;
+    this.channels = Math.min(2, Math.max(1, config.channels));
+    this.samplesPerFrame = config.info.frameLength * (config.info.extensionSampleRate ? 2 : 1);
+    this.resampler = new Resampler(this.inputRate, OPUS_RATE, this.channels);
     this.encoder = new OpusScript(OPUS_RATE, this.channels, OpusScript.Application.AUDIO);
     this.encoder.setBitrate(options.bitrate ?? 128_000);
     this.encoder.encoderCTL(OPUS_SET_INBAND_FEC, 1);
@@ -67,62 +69,71 @@ export class AacToOpus {
   }
 
   static async create(options: AacToOpusOptions): Promise<AacToOpus> {
-    const asc = parseAudioSpecificConfig(options.asc);
-    const dec = (await aacDecoder({ asc: new Uint8Array(options.asc) })) as Decoder;
-    // SBR doubles the output rate; the decoder reports the real one with its first output.
-    const rate = asc.extensionSampleRate ?? asc.sampleRate;
-    return new AacToOpus(dec, rate, asc.channels || 2, options);
+    const t = new AacToOpus(options);
+    const config = decoderConfig(options.asc);
+    t.decoder = await createAacDecoder(options.decoder ?? 'wasm', config, {
+      pcm: (channels) => t.onPcm(channels),
+      error: (err) => options.onError?.(err),
+    });
+    return t;
   }
 
-  /** Transcodes one raw AAC access unit with its pts (90 kHz); returns the Opus frames completed. */
-  push(aac: Buffer, pts: number): OpusPacket[] {
-    if (this.closed) return [];
-    const { channelData, sampleRate } = this.decoder.decode(new Uint8Array(aac.buffer, aac.byteOffset, aac.length));
-    if (sampleRate && sampleRate !== this.inputRate && channelData[0]?.length) {
-      throw new Error(`AAC decoder output rate ${sampleRate} differs from the configuration's ${this.inputRate}`);
-    }
-    const frames = channelData[0]?.length ?? 0;
-    // The decoder withholds its first frame: output lags input by one frame, which the pts of the
-    // output accounts for by anchoring on the input time of the first output sample.
-    if (frames === 0) {
-      this.nextInputPts ??= pts;
-      return [];
+  /** Transcodes one raw AAC access unit with its pts (90 kHz); Opus frames go to `onPacket`. */
+  push(aac: Buffer, pts: number): void {
+    if (this.closed || !this.decoder) return;
+    if (this.inFlight.length >= MAX_IN_FLIGHT) this.inFlight.shift();
+    this.inFlight.push({ pts, left: this.samplesPerFrame });
+    this.decoder.decode(aac);
+  }
+
+  /** Decoded samples arrive in input order: their time is that of the frame they came from. */
+  private onPcm(planar: Float32Array[]): void {
+    if (this.closed) return;
+    const frames = planar[0]?.length ?? 0;
+    if (frames === 0) return;
+    const head = this.inFlight[0];
+    const outputPts = head ? head.pts + ((this.samplesPerFrame - head.left) * TIMESCALE) / this.inputRate : (this.pendingPts ?? 0);
+    let consume = frames;
+    while (consume > 0 && this.inFlight.length > 0) {
+      const h = this.inFlight[0]!;
+      const n = Math.min(consume, h.left);
+      h.left -= n;
+      consume -= n;
+      if (h.left === 0) this.inFlight.shift();
     }
     const interleaved = new Float32Array(frames * this.channels);
     for (let c = 0; c < this.channels; c++) {
-      const src = channelData[Math.min(c, channelData.length - 1)]!;
+      const src = planar[Math.min(c, planar.length - 1)]!;
       for (let i = 0; i < frames; i++) interleaved[i * this.channels + c] = src[i]!;
     }
-    const outputPts = this.nextInputPts ?? pts;
-    this.nextInputPts = pts;
     const resampled = this.resampler.process(interleaved);
+    const start = outputPts - this.delayTicks();
     const expected = this.pendingPts === null ? null : this.pendingPts + ((this.pending.length / this.channels) * TIMESCALE) / OPUS_RATE;
-    if (expected === null || Math.abs(expected - (outputPts - this.delayTicks())) > RESYNC_TICKS) {
-      // First frame, or a jump in the source clock: restart from the AAC time.
+    if (expected === null || Math.abs(expected - start) > RESYNC_TICKS) {
+      // First output, or a jump in the source clock: restart from the AAC time.
       this.pending = new Float32Array(0);
-      this.pendingPts = outputPts - this.delayTicks();
+      this.pendingPts = start;
     }
     const joined = new Float32Array(this.pending.length + resampled.length);
     joined.set(this.pending);
     joined.set(resampled, this.pending.length);
-    const out: OpusPacket[] = [];
     const step = OPUS_FRAME * this.channels;
-    let pos = 0;
     const pcm = Buffer.allocUnsafe(step * 2);
+    let pos = 0;
     for (; pos + step <= joined.length; pos += step) {
       for (let i = 0; i < step; i++) {
         const v = Math.max(-1, Math.min(1, joined[pos + i]!));
         pcm.writeInt16LE(Math.round(v * 32767), i * 2);
       }
       const data = Buffer.from(this.encoder.encode(pcm, OPUS_FRAME));
-      out.push({ data, pts: Math.round(this.pendingPts!), samples: OPUS_FRAME });
+      const packet = { data, pts: Math.round(this.pendingPts!), samples: OPUS_FRAME };
       this.pendingPts! += (OPUS_FRAME * TIMESCALE) / OPUS_RATE;
+      this.options.onPacket(packet);
     }
     this.pending = joined.slice(pos);
-    return out;
   }
 
-  /** The resampler's delay in 90 kHz ticks (the output is that much late against its input). */
+  /** The resampler's delay in 90 kHz ticks (its output is that much late against its input). */
   private delayTicks(): number {
     return (this.resampler.delay * TIMESCALE) / OPUS_RATE;
   }
@@ -130,7 +141,7 @@ export class AacToOpus {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.decoder.free();
+    this.decoder?.close();
     this.encoder.delete();
   }
 }

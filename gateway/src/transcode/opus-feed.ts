@@ -7,10 +7,12 @@ import type { AudioTrack, MediaUnit, Track } from '../core/media-unit.js';
 import type { ReaderHandle, Stream } from '../core/stream.js';
 import type { Logger } from '../core/log.js';
 import { describeError } from '../core/errors.js';
+import type { AacDecoderKind } from './aac-decoders.js';
 import { AacToOpus, type OpusPacket } from './aac-to-opus.js';
 
 export interface OpusFeedOptions {
   bitrate: number;
+  decoder: AacDecoderKind;
   /** How long the transcoder lives on after its last subscriber (ms). */
   lingerMs: number;
   log: Logger;
@@ -106,7 +108,13 @@ export class OpusFeed {
     this.asc = asc;
     this.transcoder?.close();
     this.transcoder = null;
-    const creating = AacToOpus.create({ asc, bitrate: this.options.bitrate }).then(
+    const creating = AacToOpus.create({
+      asc,
+      bitrate: this.options.bitrate,
+      decoder: this.options.decoder,
+      onPacket: (p) => this.onOpus(p),
+      onError: (err) => this.stop(`transcoder failed: ${err.message}`),
+    }).then(
       (t) => {
         if (this.closed || this.creating !== creating) return t.close();
         this.transcoder = t;
@@ -125,25 +133,24 @@ export class OpusFeed {
       if (this.waiting.length < 100) this.waiting.push(unit);
       return;
     }
+    this.arrivals.push({ pts: unit.pts, receivedAt: unit.receivedAt });
+    if (this.arrivals.length > 16) this.arrivals.shift();
     const t0 = performance.now();
-    let packets: OpusPacket[];
     try {
-      packets = this.transcoder.push(unit.data, unit.pts);
+      this.transcoder.push(unit.data, unit.pts);
     } catch (err) {
       // One bad frame costs one frame, not the stream.
       this.options.log.warn('AAC frame not transcoded', { path: this.stream.path, reason: describeError(err) });
-      return;
     }
     const spent = performance.now() - t0;
     this.cpuMs += spent;
     OpusFeed.totalCpuMs += spent;
-    this.arrivals.push({ pts: unit.pts, receivedAt: unit.receivedAt });
-    if (this.arrivals.length > 16) this.arrivals.shift();
-    for (const p of packets) {
-      this.framesOut++;
-      const receivedAt = this.arrivalOf(p.pts) ?? unit.receivedAt;
-      for (const fn of this.subscribers) fn(p, receivedAt);
-    }
+  }
+
+  private onOpus(p: OpusPacket): void {
+    this.framesOut++;
+    const receivedAt = this.arrivalOf(p.pts) ?? performance.now();
+    for (const fn of this.subscribers) fn(p, receivedAt);
   }
 
   /** When the AAC frame holding the start of an Opus frame arrived (the latency the transcoder adds). */

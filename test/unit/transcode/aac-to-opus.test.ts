@@ -9,7 +9,8 @@ import { describe, test } from 'node:test';
 import { decoder as aacDecoder } from '@audio/decode-aac';
 import OpusScript from 'opusscript';
 import { adtsToAudioSpecificConfig, splitAdts } from '../../../gateway/src/codec/aac.js';
-import { AacToOpus, OPUS_FRAME } from '../../../gateway/src/transcode/aac-to-opus.js';
+import { AacToOpus, OPUS_FRAME, type OpusPacket } from '../../../gateway/src/transcode/aac-to-opus.js';
+import { requireTools } from '../../helpers/tools.js';
 
 function rmsDb(x: Float32Array): number {
   let e = 0;
@@ -28,15 +29,26 @@ function toneShare(x: Float32Array, rate: number, freq: number): number {
   return ((re * re + im * im) * 2) / x.length / total;
 }
 
+for (const decoder of ['wasm', 'ffmpeg'] as const)
 for (const fixture of ['sine1k-44100-stereo.aac', 'sine1k-48000-mono.aac']) {
-  describe(`AAC → Opus: ${fixture}`, () => {
+  describe(`AAC → Opus (${decoder} decoder): ${fixture}`, () => {
     test('same tone, level within 1 dB, 20 ms frames on the AAC clock', async (tc) => {
+      if (decoder === 'ffmpeg' && !requireTools(tc, 'ffmpeg')) return;
       const adts = splitAdts(readFileSync(new URL(`../../fixtures/${fixture}`, import.meta.url)));
       const asc = adtsToAudioSpecificConfig(adts[0]!.header);
       const rate = adts[0]!.header.sampleRate;
-      const t = await AacToOpus.create({ asc, bitrate: 128_000 });
+      const packets: OpusPacket[] = [];
+      const t = await AacToOpus.create({ asc, bitrate: 128_000, decoder, onPacket: (p) => packets.push(p) });
       const start = 90_000 * 10; // the stream's clock does not start at 0
-      const packets = adts.flatMap((f, i) => t.push(Buffer.from(f.frame), start + Math.round((i * 1024 * 90_000) / rate)));
+      adts.forEach((f, i) => t.push(Buffer.from(f.frame), start + Math.round((i * 1024 * 90_000) / rate)));
+      // The ffmpeg decoder answers asynchronously: wait for its output to settle.
+      const deadline = performance.now() + 10_000;
+      while (packets.length === 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      let settled = -1;
+      while (settled !== packets.length) {
+        settled = packets.length;
+        await new Promise((r) => setTimeout(r, decoder === 'ffmpeg' ? 300 : 0));
+      }
       t.close();
       assert.ok(packets.length >= 45, `${packets.length} Opus frames for 1 s`);
       for (let i = 1; i < packets.length; i++) assert.equal(packets[i]!.pts - packets[i - 1]!.pts, 1800, `frame ${i} is 20 ms after the previous`);

@@ -19,7 +19,7 @@ export interface WhepServerOptions {
   registry: StreamRegistry;
   log: Logger;
   webrtc: WebrtcOptions;
-  transcode: { opusBitrate: number; lingerMs: number };
+  transcode: { opusBitrate: number; lingerMs: number; aacDecoder: 'wasm' | 'ffmpeg' };
 }
 
 const WHEP = /^\/(?<path>.+)\/whep$/;
@@ -143,7 +143,12 @@ export class WhepServer {
     // AAC sources are transcoded once per stream; Opus sources pass through.
     const needsTranscode = stream.tracks.some((t) => t.kind === 'audio' && t.codec === 'aac');
     const feed = needsTranscode
-      ? OpusFeed.for(stream, { bitrate: this.options.transcode.opusBitrate, lingerMs: this.options.transcode.lingerMs, log: this.options.log })
+      ? OpusFeed.for(stream, {
+          bitrate: this.options.transcode.opusBitrate,
+          decoder: this.options.transcode.aacDecoder,
+          lingerMs: this.options.transcode.lingerMs,
+          log: this.options.log,
+        })
       : null;
     session.start(feed);
     const headers: { [k: string]: string | string[] } = {
