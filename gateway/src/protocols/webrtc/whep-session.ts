@@ -132,6 +132,7 @@ export class WhepSession {
 
   private attach(feed: OpusFeed | null): void {
     if (this.closed || this.reader) return;
+    if (this.stream.isEnded) return this.close('stream ended before the connection was up');
     this.reader = new WhepReader(this.videoTrack, this.audioTrack, {
       onEnd: (reason) => this.close(`stream ended: ${reason}`),
       onDrop: (reason) => this.close(reason),
