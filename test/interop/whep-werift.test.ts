@@ -132,5 +132,26 @@ if (!IN_LOOPBACK_NETNS) {
       pub.client.close();
       await pub.done.catch(() => {});
     });
+
+    test('webrtc.interface binds the media sockets to that address', async () => {
+      const bound = await startGateway({ webrtc: { additionalHosts: ['127.0.0.1'], interface: '127.0.0.1' } });
+      const pub = await publishKnown(bound.rtmpUrl('live/bound'), 1);
+      try {
+        await waitFor(() => bound.gateway.registry.get('live/bound')?.tracks.length === 2, 5000, 'stream live');
+        const viewer = await whepView(`http://127.0.0.1:${bound.httpPort}/live/bound/whep`);
+        await waitFor(() => viewer.video.length > 0, 5000, 'video over the bound socket');
+        const session = [...bound.gateway.whep!.sessions.values()][0]!;
+        const local = session.pc.iceTransports[0]?.localCandidates.map((c) => c.ip) ?? [];
+        assert.ok(local.length > 0 && local.every((h) => h === '127.0.0.1'), `local candidates ${local.join(', ')}`);
+        // /proc/net/udp: every socket of this namespace is bound to 127.0.0.1 (0100007F), none to 0.0.0.0.
+        const addrs = readFileSync('/proc/net/udp', 'utf8').trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/)[1]!.split(':')[0]);
+        assert.ok(addrs.includes('0100007F'), `bound sockets: ${addrs.join(', ')}`);
+        await viewer.stop();
+      } finally {
+        pub.client.close();
+        await pub.done.catch(() => {});
+        await bound.close();
+      }
+    });
   });
 }

@@ -42,6 +42,11 @@ export const configSchema = z
         portRange: z.tuple([port, port]).optional(),
         /** Public addresses (IPs) announced as extra host candidates: the 1:1 NAT case. */
         additionalHosts: z.array(z.string().min(1)).default([]),
+        /**
+         * The IPv4 address of the interface WebRTC binds to (werift binds every UDP socket to it and
+         * announces only it). Never loopback on a real network. All interfaces when absent.
+         */
+        interface: z.ipv4().optional(),
         /** STUN/TURN servers given to clients in Link headers (livegate itself contacts none). */
         iceServers: z
           .array(

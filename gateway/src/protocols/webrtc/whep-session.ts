@@ -19,6 +19,7 @@ import { WhepReader } from './whep-reader.js';
 
 export interface WebrtcOptions {
   portRange?: [number, number];
+  interface?: string;
   additionalHosts: string[];
   iceServers: IceServerConfig[];
   sessionTimeoutMs: number;
@@ -77,6 +78,7 @@ export class WhepSession {
       iceUseIpv6: false,
       icePortRange: ctx.webrtc.portRange,
       iceAdditionalHostAddresses: ctx.webrtc.additionalHosts.length > 0 ? ctx.webrtc.additionalHosts : undefined,
+      iceInterfaceAddresses: ctx.webrtc.interface ? { udp4: ctx.webrtc.interface } : undefined,
       bundlePolicy: 'max-bundle',
       codecs: {
         video: [useH264(), new RTCRtpCodecParameters({ mimeType: 'video/rtx', clockRate: 90000 })],
