@@ -133,6 +133,37 @@ if (!IN_LOOPBACK_NETNS) {
       await pub.done.catch(() => {});
     });
 
+    test('the publisher reconnects: the viewer carries on, RTP time and sequence numbers without a jump', async () => {
+      const first = await publishKnown(gw.rtmpUrl('live/again'), 1);
+      await waitFor(() => gw.gateway.registry.get('live/again')?.tracks.length === 2, 5000, 'stream live');
+      const viewer = await whepView(`http://127.0.0.1:${gw.httpPort}/live/again/whep`);
+      await first.done;
+      const beforeSwitch = viewer.video.length;
+      first.client.close();
+      await waitFor(() => gw.logs.some((l) => l.msg === 'play waiting for a new publisher'), 3000, 'the viewer to wait');
+      await sleep(700);
+      const second = await publishKnown(gw.rtmpUrl('live/again'), 1);
+      await second.done;
+      await sleep(300);
+      await viewer.stop();
+      second.client.close();
+      assert.ok(gw.logs.some((l) => l.msg === 'play resumed on a new publisher'));
+      assert.ok(viewer.video.length >= beforeSwitch + 50, `video from the second publisher (${viewer.video.length - beforeSwitch} packets)`);
+      const video = viewer.video;
+      for (let i = 1; i < video.length; i++) {
+        const seqStep = (video[i]!.header.sequenceNumber - video[i - 1]!.header.sequenceNumber + 0x10000) & 0xffff;
+        assert.equal(seqStep, 1, `video sequence numbers contiguous at ${i}`);
+        const tsStep = (video[i]!.header.timestamp - video[i - 1]!.header.timestamp + 2 ** 32) % 2 ** 32;
+        assert.ok(tsStep <= 3600, `video RTP time runs on without a jump at ${i} (+${tsStep})`);
+      }
+      const audio = viewer.audio.map((p) => p.header.timestamp);
+      for (let i = 1; i < audio.length; i++) {
+        const step = (audio[i]! - audio[i - 1]! + 2 ** 32) % 2 ** 32;
+        // Audio may leave a short gap where the old publisher stopped and the new one started.
+        assert.ok(step > 0 && step <= 12000, `audio RTP time runs on at ${i} (+${step})`);
+      }
+    });
+
     test('webrtc.interface binds the media sockets to that address', async () => {
       const bound = await startGateway({ webrtc: { additionalHosts: ['127.0.0.1'], interface: '127.0.0.1' } });
       const pub = await publishKnown(bound.rtmpUrl('live/bound'), 1);

@@ -64,6 +64,11 @@ export const configSchema = z
           .default([]),
         /** A viewer with no RTCP/ICE activity for this long is closed (ICE-lite has no consent checks). */
         sessionTimeoutMs: z.number().int().positive().default(30_000),
+        /**
+         * When a stream's publisher goes away, its WebRTC viewers wait this long for a new one and
+         * carry on with it (RTP time running on, no new negotiation). 0 ends them at once.
+         */
+        republishGraceMs: z.number().int().nonnegative().default(10_000),
       })
       .strict()
       .prefault({}),

@@ -9,6 +9,9 @@ import type { ReaderSink, StreamStart } from '../../core/reader.js';
 import type { OpusPacket } from '../../transcode/aac-to-opus.js';
 import { h264PayloadsOf } from './rtp-units.js';
 
+/** Gap left between the last frame of one publisher and the first of the next (≈ one video frame). */
+const FRAME_GAP = TIMESCALE / 30;
+
 export interface WhepReaderEvents {
   onEnd(reason: string): void;
   onDrop(reason: string): void;
@@ -20,6 +23,14 @@ export class WhepReader implements ReaderSink {
   /** Nothing is sent before the first keyframe: a viewer starts with SPS + PPS + IDR. */
   private videoStarted = false;
   private hasVideo = false;
+  /**
+   * Added to every source timestamp (90 kHz) so that RTP time runs on without a jump when the viewer
+   * moves to a new publisher of the path; 0 until then.
+   */
+  private offset = 0;
+  private rebase = false;
+  /** Last media time sent (90 kHz, offset applied), audio or video. */
+  private lastSent: number | null = null;
   packetsSent = 0;
   bytesSent = 0;
 
@@ -43,8 +54,11 @@ export class WhepReader implements ReaderSink {
         return this.events.onDrop('the stream started sending B-frames, which WebRTC players cannot decode');
       }
       if (!this.videoStarted && !unit.keyframe) return;
+      if (!this.videoStarted) this.rebaseAt(unit.pts);
       this.videoStarted = true;
-      const ts = unit.pts >>> 0; // 90 kHz, as the RTP clock of H264 (RFC 6184 §5.1)
+      const t = unit.pts + this.offset;
+      this.lastSent = Math.max(this.lastSent ?? t, t);
+      const ts = t >>> 0; // 90 kHz, as the RTP clock of H264 (RFC 6184 §5.1)
       for (const p of h264PayloadsOf(unit)) {
         this.send(this.video, new RtpHeader({ payloadType: 96, sequenceNumber: this.videoSeq, timestamp: ts, marker: p.marker }), p.payload);
         this.videoSeq = (this.videoSeq + 1) & 0xffff;
@@ -61,9 +75,26 @@ export class WhepReader implements ReaderSink {
     latencyProbe()?.record('webrtc-audio', performance.now() - receivedAt);
   }
 
+  /** A new publisher (after `restart`): continue from the last time sent, one frame later. */
+  private rebaseAt(pts: number): void {
+    if (!this.rebase) return;
+    this.rebase = false;
+    if (this.lastSent !== null) this.offset = this.lastSent + FRAME_GAP - pts;
+  }
+
+  /** The viewer moves to a new publisher of its path: wait for a keyframe, keep RTP time running. */
+  restart(): void {
+    this.videoStarted = false;
+    this.hasVideo = false;
+    this.rebase = true;
+  }
+
   private sendOpus(data: Buffer, pts90k: number): void {
     if (!this.audio || (this.hasVideo && !this.videoStarted)) return;
-    const ts = Math.round((pts90k * 48_000) / TIMESCALE) >>> 0;
+    if (!this.hasVideo) this.rebaseAt(pts90k);
+    const t = pts90k + this.offset;
+    this.lastSent = Math.max(this.lastSent ?? t, t);
+    const ts = Math.round((t * 48_000) / TIMESCALE) >>> 0;
     this.send(this.audio, new RtpHeader({ payloadType: 111, sequenceNumber: this.audioSeq, timestamp: ts, marker: false }), data);
     this.audioSeq = (this.audioSeq + 1) & 0xffff;
   }

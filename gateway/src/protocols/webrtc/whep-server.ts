@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describeError, LimitError, ParseError } from '../../core/errors.js';
 import { sessionId, type Logger } from '../../core/log.js';
+import type { Stream } from '../../core/stream.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
 import { hasH264Mode1, hasOpus, MAX_SDP_BYTES, parseOfferMedia } from '../../format/sdp-offer.js';
 import { sendJson, type HttpServer } from '../../http/http-server.js';
@@ -57,6 +58,17 @@ export class WhepServer {
   constructor(private readonly options: WhepServerOptions) {
     this.reaper = setInterval(() => this.reap(), 1000);
     this.reaper.unref();
+    // Viewers whose publisher went away move to the next publisher of the same path.
+    this.offPublish = options.registry.on('publish', (stream) => {
+      for (const s of this.sessions.values()) if (s.waitingFor === stream.path) s.resume(stream);
+    });
+  }
+
+  private readonly offPublish: () => void;
+
+  private opusFeedFor(stream: Stream): OpusFeed {
+    const t = this.options.transcode;
+    return OpusFeed.for(stream, { bitrate: t.opusBitrate, decoder: t.aacDecoder, lingerMs: t.lingerMs, log: this.options.log });
   }
 
   register(http: HttpServer): void {
@@ -70,6 +82,7 @@ export class WhepServer {
 
   closeAll(reason: string): void {
     clearInterval(this.reaper);
+    this.offPublish();
     for (const s of [...this.sessions.values()]) s.close(reason);
   }
 
@@ -126,7 +139,7 @@ export class WhepServer {
       );
     }
     const uuid = randomUUID();
-    const session = new WhepSession(uuid, stream, { id, remote, log, webrtc: this.options.webrtc });
+    const session = new WhepSession(uuid, stream, { id, remote, log, webrtc: this.options.webrtc, opusFeedFor: (s) => this.opusFeedFor(s) });
     let answer: string;
     try {
       answer = await session.answer(offer);
@@ -140,17 +153,7 @@ export class WhepServer {
     }
     this.sessions.set(uuid, session);
     session.onClosed = () => this.sessions.delete(uuid);
-    // AAC sources are transcoded once per stream; Opus sources pass through.
-    const needsTranscode = stream.tracks.some((t) => t.kind === 'audio' && t.codec === 'aac');
-    const feed = needsTranscode
-      ? OpusFeed.for(stream, {
-          bitrate: this.options.transcode.opusBitrate,
-          decoder: this.options.transcode.aacDecoder,
-          lingerMs: this.options.transcode.lingerMs,
-          log: this.options.log,
-        })
-      : null;
-    session.start(feed);
+    session.start();
     const headers: { [k: string]: string | string[] } = {
       'Content-Type': 'application/sdp',
       Location: `/${stream.path}/whep/${uuid}`,

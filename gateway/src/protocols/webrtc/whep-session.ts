@@ -23,6 +23,8 @@ export interface WebrtcOptions {
   additionalHosts: string[];
   iceServers: IceServerConfig[];
   sessionTimeoutMs: number;
+  /** How long a viewer waits for a new publisher when its stream ends (0: end at once). */
+  republishGraceMs: number;
 }
 
 export interface WhepSessionStats {
@@ -46,6 +48,8 @@ export interface WhepSessionContext {
   remote: string;
   log: Logger;
   webrtc: WebrtcOptions;
+  /** The stream's shared AAC → Opus transcoder. */
+  opusFeedFor: (stream: Stream) => OpusFeed;
 }
 
 /** RTCP payload-specific feedback: PLI (fmt 1) and FIR (fmt 4), RFC 4585 §6.3 / RFC 5104 §4.3.1. */
@@ -58,6 +62,8 @@ export class WhepSession {
   private reader: WhepReader | null = null;
   private handle: ReaderHandle | null = null;
   private unsubscribeOpus: (() => void) | null = null;
+  private offTrack: (() => void) | null = null;
+  private republishTimer: NodeJS.Timeout | null = null;
   private closed = false;
   readonly createdAt = Date.now();
   lastActivity = performance.now();
@@ -67,7 +73,7 @@ export class WhepSession {
 
   constructor(
     readonly uuid: string,
-    readonly stream: Stream,
+    public stream: Stream,
     private readonly ctx: WhepSessionContext,
   ) {
     this.pc = new RTCPeerConnection({
@@ -118,32 +124,75 @@ export class WhepSession {
   }
 
   /**
-   * Attaches the viewer to the stream (and to the stream's Opus feed when the source is AAC) once
-   * the connection is up: werift drops what is written before DTLS is ready, and the viewer must
-   * begin with a whole keyframe from the GOP cache.
+   * Attaches the viewer to the stream once the connection is up: werift drops what is written
+   * before DTLS is ready, and the viewer must begin with a whole keyframe from the GOP cache.
    */
-  start(feed: OpusFeed | null): void {
+  start(): void {
     if (this.closed) return;
-    if (this.pc.connectionState === 'connected') return this.attach(feed);
+    if (this.pc.connectionState === 'connected') return this.attach(this.stream);
     const sub = this.pc.connectionStateChange.subscribe((state) => {
       if (state !== 'connected') return;
       sub.unSubscribe();
-      this.attach(feed);
+      this.attach(this.stream);
     });
   }
 
-  private attach(feed: OpusFeed | null): void {
-    if (this.closed || this.reader) return;
-    if (this.stream.isEnded) return this.close('stream ended before the connection was up');
-    this.reader = new WhepReader(this.videoTrack, this.audioTrack, {
-      onEnd: (reason) => this.close(`stream ended: ${reason}`),
+  /** The path this viewer waits on for a new publisher, or null. */
+  get waitingFor(): string | null {
+    return this.republishTimer ? this.stream.path : null;
+  }
+
+  /** A new publisher took the path: carry on with it, RTP time running on. */
+  resume(stream: Stream): void {
+    if (this.closed || !this.republishTimer) return;
+    clearTimeout(this.republishTimer);
+    this.republishTimer = null;
+    this.ctx.log.info('play resumed on a new publisher', { session: this.uuid, publisher: stream.publisher.id });
+    this.reader?.restart();
+    this.attach(stream);
+  }
+
+  private attach(stream: Stream): void {
+    if (this.closed) return;
+    if (stream.isEnded) return this.streamEnded('stream ended before the connection was up');
+    this.stream = stream;
+    this.reader ??= new WhepReader(this.videoTrack, this.audioTrack, {
+      onEnd: (reason) => this.streamEnded(reason),
       onDrop: (reason) => this.close(reason),
     });
-    this.handle = this.stream.addReader({ id: this.ctx.id, protocol: 'webrtc', remoteAddress: this.ctx.remote }, this.reader);
-    if (feed) {
-      const reader = this.reader;
-      this.unsubscribeOpus = feed.subscribe((packet, receivedAt) => reader.opus(packet, receivedAt));
+    const reader = this.reader;
+    this.handle = stream.addReader({ id: this.ctx.id, protocol: 'webrtc', remoteAddress: this.ctx.remote }, reader);
+    // AAC audio reaches WebRTC through the stream's transcoder (once its track is known); Opus
+    // sources pass through the reader itself.
+    const useFeed = (): boolean => {
+      if (this.unsubscribeOpus || !stream.tracks.some((t) => t.kind === 'audio' && t.codec === 'aac')) return false;
+      this.unsubscribeOpus = this.ctx.opusFeedFor(stream).subscribe((packet, receivedAt) => reader.opus(packet, receivedAt));
+      return true;
+    };
+    if (!useFeed()) {
+      const off = stream.on('track', () => {
+        if (useFeed()) off();
+      });
+      this.offTrack = off;
     }
+  }
+
+  /** Detaches from an ended stream; waits for a new publisher, or closes. */
+  private streamEnded(reason: string): void {
+    this.detach();
+    const grace = this.ctx.webrtc.republishGraceMs;
+    if (grace <= 0 || this.closed) return this.close(`stream ended: ${reason}`);
+    this.ctx.log.info('play waiting for a new publisher', { session: this.uuid, reason, graceMs: grace });
+    this.republishTimer = setTimeout(() => this.close(`stream ended: ${reason}; no new publisher within ${grace} ms`), grace);
+  }
+
+  private detach(): void {
+    this.handle?.close();
+    this.handle = null;
+    this.unsubscribeOpus?.();
+    this.unsubscribeOpus = null;
+    this.offTrack?.();
+    this.offTrack = null;
   }
 
   touch(): void {
@@ -189,8 +238,9 @@ export class WhepSession {
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    this.handle?.close();
-    this.unsubscribeOpus?.();
+    if (this.republishTimer) clearTimeout(this.republishTimer);
+    this.republishTimer = null;
+    this.detach();
     this.ctx.log.info('play closed', { session: this.uuid, reason });
     void this.pc.close().catch((err: unknown) => this.ctx.log.warn('peer connection close failed', { session: this.uuid, reason: String(err) }));
     this.onClosed?.();
