@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import OpusScript from 'opusscript';
 import { depacketizeH264 } from '../../gateway/src/format/rtp/h264.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { publish } from '../helpers/ffmpeg.js';
 import { publishKnown } from '../helpers/h264-source.js';
 import { IN_LOOPBACK_NETNS, runInLoopbackNamespace } from '../helpers/netns.js';
 import { requireTools } from '../helpers/tools.js';
@@ -161,6 +162,42 @@ if (!IN_LOOPBACK_NETNS) {
         const step = (audio[i]! - audio[i - 1]! + 2 ** 32) % 2 ** 32;
         // Audio may leave a short gap where the old publisher stopped and the new one started.
         assert.ok(step > 0 && step <= 12000, `audio RTP time runs on at ${i} (+${step})`);
+      }
+    });
+
+    test('lip sync: the sender reports put audio and video of the same instant within 20 ms', async (t) => {
+      if (!requireTools(t, 'ffmpeg')) return;
+      // A real encoder: ffmpeg interleaves AAC and H264 as it makes them.
+      const pub = publish(gw.rtmpUrl('live/sync'), { size: '320x240', gop: 30 });
+      try {
+        await waitFor(() => gw.gateway.registry.get('live/sync')?.tracks.length === 2, 8000, 'stream live');
+        const viewer = await whepView(`http://127.0.0.1:${gw.httpPort}/live/sync/whep`);
+        // RTCP SR: NTP wall clock ↔ RTP time, per track; the receiver lines audio up with video by them.
+        const last: { [kind: string]: { ntp: number; rtp: number } } = {};
+        for (const tr of viewer.pc.getTransceivers()) {
+          const kind = tr.kind;
+          tr.receiver.onRtcp.subscribe((p) => {
+            const sr = p as unknown as { type: number; ssrc: number; senderInfo: { ntpTimestamp: bigint; rtpTimestamp: number } };
+            const own = (kind === 'video' ? viewer.video : viewer.audio)[0]?.header.ssrc;
+            if (sr.type !== 200 || sr.ssrc !== own) return;
+            const ntp = Number(sr.senderInfo.ntpTimestamp >> 32n) + Number(sr.senderInfo.ntpTimestamp & 0xffffffffn) / 2 ** 32;
+            last[kind] = { ntp, rtp: sr.senderInfo.rtpTimestamp };
+          });
+        }
+        await sleep(4000); // the transcoder's delay estimate settles
+        const offsets: number[] = [];
+        for (let i = 0; i < 8; i++) {
+          await sleep(700);
+          const v = last.video!;
+          const a = last.audio!;
+          // Wall-clock time of media time 0 by each track's mapping: equal when in sync.
+          offsets.push((a.ntp - a.rtp / 48000 - (v.ntp - v.rtp / 90000)) * 1000);
+        }
+        await viewer.stop();
+        t.diagnostic(`audio minus video (ms): ${offsets.map((o) => o.toFixed(1)).join(' ')}`);
+        for (const o of offsets) assert.ok(Math.abs(o) < 20, `lip-sync error ${o.toFixed(1)} ms`);
+      } finally {
+        await pub.stop();
       }
     });
 

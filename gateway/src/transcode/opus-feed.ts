@@ -147,9 +147,18 @@ export class OpusFeed {
     OpusFeed.totalCpuMs += spent;
   }
 
+  /**
+   * How much later than their AAC input the Opus frames leave (ms, smoothed): the decoder's one-frame
+   * look-ahead plus Opus framing. WebRTC viewers hold video back by as much, so lip sync holds.
+   */
+  delayMs = 0;
+
   private onOpus(p: OpusPacket): void {
     this.framesOut++;
-    const receivedAt = this.arrivalOf(p.pts) ?? performance.now();
+    const now = performance.now();
+    const receivedAt = this.arrivalOf(p.pts) ?? now;
+    const delay = now - receivedAt;
+    this.delayMs = this.framesOut === 1 ? delay : this.delayMs * 0.95 + delay * 0.05;
     for (const fn of this.subscribers) fn(p, receivedAt);
   }
 

@@ -2,7 +2,7 @@
  * Stream → one WHEP viewer. Video payloads are shared by all viewers; per viewer only the RTP
  * header differs (its own contiguous sequence numbers), and werift adds SSRC, payload type, SRTP.
  */
-import { RtpHeader, RtpPacket, type MediaStreamTrack } from 'werift';
+import { RtpHeader, RtpPacket, type MediaStreamTrack } from './werift.js';
 import { latencyProbe } from '../../core/latency-probe.js';
 import { TIMESCALE, type MediaUnit, type StreamMetadata, type Track } from '../../core/media-unit.js';
 import type { ReaderSink, StreamStart } from '../../core/reader.js';
@@ -44,29 +44,57 @@ export class WhepReader implements ReaderSink {
     this.hasVideo = info.tracks.some((t) => t.kind === 'video' && t.codec === 'h264');
   }
 
+  /**
+   * How long video is held back (ms) so that it leaves together with the transcoded audio of the
+   * same time; 0 when the audio is not transcoded.
+   */
+  videoDelay: () => number = () => 0;
+  private delayed: MediaUnit[] = [];
+  private delayTimer: NodeJS.Timeout | null = null;
+
   unit(unit: MediaUnit): void {
     const track = unit.track;
     if (track.kind === 'video') {
       if (track.codec !== 'h264' || !this.video) return;
-      if (unit.pts !== unit.dts) {
-        // Chromium's WebRTC H264 decoder shows only keyframes of a stream with B-frames (tested):
-        // better a clear end than a frozen picture.
-        return this.events.onDrop('the stream started sending B-frames, which WebRTC players cannot decode');
-      }
-      if (!this.videoStarted && !unit.keyframe) return;
-      if (!this.videoStarted) this.rebaseAt(unit.pts);
-      this.videoStarted = true;
-      const t = unit.pts + this.offset;
-      this.lastSent = Math.max(this.lastSent ?? t, t);
-      const ts = t >>> 0; // 90 kHz, as the RTP clock of H264 (RFC 6184 §5.1)
-      for (const p of h264PayloadsOf(unit)) {
-        this.send(this.video, new RtpHeader({ payloadType: 96, sequenceNumber: this.videoSeq, timestamp: ts, marker: p.marker }), p.payload);
-        this.videoSeq = (this.videoSeq + 1) & 0xffff;
-      }
-      latencyProbe()?.record('webrtc-video', performance.now() - unit.receivedAt);
+      if (this.delayed.length === 0 && this.videoDelay() <= 0) return this.sendVideo(unit);
+      this.delayed.push(unit);
+      this.scheduleVideo();
     } else if (track.codec === 'opus') {
       this.sendOpus(unit.data, unit.pts);
     }
+  }
+
+  /** One timer per viewer at most; units leave in order, each `videoDelay` after it arrived. */
+  private scheduleVideo(): void {
+    if (this.delayTimer || this.delayed.length === 0) return;
+    const due = this.delayed[0]!.receivedAt + this.videoDelay();
+    this.delayTimer = setTimeout(() => {
+      this.delayTimer = null;
+      const now = performance.now() + 0.5;
+      const delay = this.videoDelay();
+      while (this.delayed.length > 0 && this.delayed[0]!.receivedAt + delay <= now) this.sendVideo(this.delayed.shift()!);
+      this.scheduleVideo();
+    }, Math.max(0, due - performance.now()));
+  }
+
+  private sendVideo(unit: MediaUnit): void {
+    if (!this.video) return;
+    if (unit.pts !== unit.dts) {
+      // Chromium's WebRTC H264 decoder shows only keyframes of a stream with B-frames (tested):
+      // better a clear end than a frozen picture.
+      return this.events.onDrop('the stream started sending B-frames, which WebRTC players cannot decode');
+    }
+    if (!this.videoStarted && !unit.keyframe) return;
+    if (!this.videoStarted) this.rebaseAt(unit.pts);
+    this.videoStarted = true;
+    const t = unit.pts + this.offset;
+    this.lastSent = Math.max(this.lastSent ?? t, t);
+    const ts = t >>> 0; // 90 kHz, as the RTP clock of H264 (RFC 6184 §5.1)
+    for (const p of h264PayloadsOf(unit)) {
+      this.send(this.video, new RtpHeader({ payloadType: 96, sequenceNumber: this.videoSeq, timestamp: ts, marker: p.marker }), p.payload);
+      this.videoSeq = (this.videoSeq + 1) & 0xffff;
+    }
+    latencyProbe()?.record('webrtc-video', performance.now() - unit.receivedAt);
   }
 
   /** An Opus frame from the stream's transcoder; `receivedAt`: when the AAC frame holding its start arrived. */
@@ -112,7 +140,24 @@ export class WhepReader implements ReaderSink {
   metadata(_meta: StreamMetadata): void {}
 
   end(reason: string): void {
+    this.flushDelayed();
     this.events.onEnd(reason);
+  }
+
+  /** Sends what is held back at once (the stream ended) and stops the timer. */
+  flushDelayed(): void {
+    if (this.delayTimer) clearTimeout(this.delayTimer);
+    this.delayTimer = null;
+    const held = this.delayed;
+    this.delayed = [];
+    for (const u of held) this.sendVideo(u);
+  }
+
+  /** Drops what is held back (the viewer is closing). */
+  discardDelayed(): void {
+    if (this.delayTimer) clearTimeout(this.delayTimer);
+    this.delayTimer = null;
+    this.delayed = [];
   }
 
   backlog(): number {

@@ -2,15 +2,7 @@
  * One WHEP viewer: a werift peer connection (ICE-lite, no outbound STUN) with a sendonly H264 and a
  * sendonly Opus track, attached to a Stream through a WhepReader.
  */
-import {
-  MediaStreamTrack,
-  RTCPeerConnection,
-  RTCRtpCodecParameters,
-  useH264,
-  useOPUS,
-  useSdesMid,
-  type RtcpPacket,
-} from 'werift';
+import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, useH264, useOPUS, useSdesMid, type RtcpPacket } from './werift.js';
 import type { Logger } from '../../core/log.js';
 import type { ReaderHandle, Stream } from '../../core/stream.js';
 import type { IceServerConfig } from '../../nat/ice-servers.js';
@@ -166,7 +158,9 @@ export class WhepSession {
     // sources pass through the reader itself.
     const useFeed = (): boolean => {
       if (this.unsubscribeOpus || !stream.tracks.some((t) => t.kind === 'audio' && t.codec === 'aac')) return false;
-      this.unsubscribeOpus = this.ctx.opusFeedFor(stream).subscribe((packet, receivedAt) => reader.opus(packet, receivedAt));
+      const feed = this.ctx.opusFeedFor(stream);
+      this.unsubscribeOpus = feed.subscribe((packet, receivedAt) => reader.opus(packet, receivedAt));
+      reader.videoDelay = () => feed.delayMs;
       return true;
     };
     if (!useFeed()) {
@@ -187,6 +181,7 @@ export class WhepSession {
   }
 
   private detach(): void {
+    if (this.reader) this.reader.videoDelay = () => 0;
     this.handle?.close();
     this.handle = null;
     this.unsubscribeOpus?.();
@@ -241,6 +236,7 @@ export class WhepSession {
     if (this.republishTimer) clearTimeout(this.republishTimer);
     this.republishTimer = null;
     this.detach();
+    this.reader?.discardDelayed();
     this.ctx.log.info('play closed', { session: this.uuid, reason });
     void this.pc.close().catch((err: unknown) => this.ctx.log.warn('peer connection close failed', { session: this.uuid, reason: String(err) }));
     this.onClosed?.();
