@@ -136,16 +136,23 @@ export class OpusFeed {
     this.arrivals.push({ pts: unit.pts, receivedAt: unit.receivedAt });
     if (this.arrivals.length > 16) this.arrivals.shift();
     const t0 = performance.now();
+    // Frames made during push() are handed out after it, so the transcoder's own cost is measured
+    // without the viewers' sends.
+    const made: OpusPacket[] = (this.collecting = []);
     try {
       this.transcoder.push(unit.data, unit.pts);
     } catch (err) {
       // One bad frame costs one frame, not the stream.
       this.options.log.warn('AAC frame not transcoded', { path: this.stream.path, reason: describeError(err) });
     }
+    this.collecting = null;
     const spent = performance.now() - t0;
     this.cpuMs += spent;
     OpusFeed.totalCpuMs += spent;
+    for (const p of made) this.onOpus(p);
   }
+
+  private collecting: OpusPacket[] | null = null;
 
   /**
    * How much later than their AAC input the Opus frames leave (ms, smoothed): the decoder's one-frame
@@ -154,6 +161,10 @@ export class OpusFeed {
   delayMs = 0;
 
   private onOpus(p: OpusPacket): void {
+    if (this.collecting) {
+      this.collecting.push(p);
+      return;
+    }
     this.framesOut++;
     const now = performance.now();
     const receivedAt = this.arrivalOf(p.pts) ?? now;

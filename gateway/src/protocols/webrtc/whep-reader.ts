@@ -94,7 +94,13 @@ export class WhepReader implements ReaderSink {
       this.send(this.video, new RtpHeader({ payloadType: 96, sequenceNumber: this.videoSeq, timestamp: ts, marker: p.marker }), p.payload);
       this.videoSeq = (this.videoSeq + 1) & 0xffff;
     }
-    latencyProbe()?.record('webrtc-video', performance.now() - unit.receivedAt);
+    const probe = latencyProbe();
+    if (probe) {
+      const added = performance.now() - unit.receivedAt;
+      probe.record('webrtc-video', added);
+      // The same without the deliberate lip-sync hold: what the gateway's own work adds.
+      probe.record('webrtc-video-processing', Math.max(0, added - this.videoDelay()));
+    }
   }
 
   /** An Opus frame from the stream's transcoder; `receivedAt`: when the AAC frame holding its start arrived. */
