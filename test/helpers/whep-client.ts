@@ -8,6 +8,8 @@ export interface WhepViewer {
   links: string[];
   etag: string | null;
   video: RtpPacket[];
+  /** performance.now() at the arrival of each packet in `video`. */
+  videoAt: number[];
   audio: RtpPacket[];
   /** DELETE the session (graceful), then close the peer connection. */
   stop(): Promise<number>;
@@ -28,11 +30,14 @@ export async function whepView(endpoint: string, options: { keepPackets?: boolea
     codecs: { video: [useH264()], audio: [useOPUS()] },
   });
   const video: RtpPacket[] = [];
+  const videoAt: number[] = [];
   const audio: RtpPacket[] = [];
   pc.addTransceiver('video', { direction: 'recvonly' }).onTrack.subscribe((track) => {
     track.onReceiveRtp.subscribe((rtp) => {
-      if (keep || video.length < 1) video.push(rtp);
-      else video[0] = rtp;
+      if (keep || video.length < 1) {
+        video.push(rtp);
+        videoAt.push(performance.now());
+      } else video[0] = rtp;
     });
   });
   pc.addTransceiver('audio', { direction: 'recvonly' }).onTrack.subscribe((track) => {
@@ -54,6 +59,7 @@ export async function whepView(endpoint: string, options: { keepPackets?: boolea
     links,
     etag,
     video,
+    videoAt,
     audio,
     stop: async () => {
       const r = await fetch(location, { method: 'DELETE' });

@@ -11,6 +11,8 @@ import { h264PayloadsOf } from './rtp-units.js';
 
 /** Gap left between the last frame of one publisher and the first of the next (≈ one video frame). */
 const FRAME_GAP = TIMESCALE / 30;
+/** A new viewer gets the cached GOP at up to this many times real time. */
+const CATCH_UP = 4;
 
 export interface WhepReaderEvents {
   onEnd(reason: string): void;
@@ -50,13 +52,15 @@ export class WhepReader implements ReaderSink {
    */
   videoDelay: () => number = () => 0;
   private delayed: MediaUnit[] = [];
+  /** Set while catching up on the cached GOP: the wall time and pts of its keyframe. */
+  private catchUp: { wall: number; pts: number } | null = null;
   private delayTimer: NodeJS.Timeout | null = null;
 
   unit(unit: MediaUnit): void {
     const track = unit.track;
     if (track.kind === 'video') {
       if (track.codec !== 'h264' || !this.video) return;
-      if (this.delayed.length === 0 && this.videoDelay() <= 0) return this.sendVideo(unit);
+      if (this.delayed.length === 0 && this.sendTimeOf(unit) <= performance.now()) return this.sendVideo(unit);
       this.delayed.push(unit);
       this.scheduleVideo();
     } else if (track.codec === 'opus') {
@@ -64,17 +68,32 @@ export class WhepReader implements ReaderSink {
     }
   }
 
-  /** One timer per viewer at most; units leave in order, each `videoDelay` after it arrived. */
+  /**
+   * When a video unit may leave: `videoDelay` after it arrived, and, while the viewer catches up on
+   * the cached GOP it started with, no faster than CATCH_UP times real time (a whole GOP in one burst
+   * overflows buffers on real networks).
+   */
+  private sendTimeOf(unit: MediaUnit): number {
+    const due = unit.receivedAt + this.videoDelay();
+    if (!this.catchUp) return due;
+    const paced = this.catchUp.wall + (unit.pts - this.catchUp.pts) / (90 * CATCH_UP);
+    if (paced <= due) {
+      this.catchUp = null; // live again
+      return due;
+    }
+    return paced;
+  }
+
+  /** One timer per viewer at most; units leave in order, each at its send time. */
   private scheduleVideo(): void {
     if (this.delayTimer || this.delayed.length === 0) return;
-    const due = this.delayed[0]!.receivedAt + this.videoDelay();
+    const at = this.sendTimeOf(this.delayed[0]!);
     this.delayTimer = setTimeout(() => {
       this.delayTimer = null;
       const now = performance.now() + 0.5;
-      const delay = this.videoDelay();
-      while (this.delayed.length > 0 && this.delayed[0]!.receivedAt + delay <= now) this.sendVideo(this.delayed.shift()!);
+      while (this.delayed.length > 0 && this.sendTimeOf(this.delayed[0]!) <= now) this.sendVideo(this.delayed.shift()!);
       this.scheduleVideo();
-    }, Math.max(0, due - performance.now()));
+    }, Math.max(0, at - performance.now()));
   }
 
   private sendVideo(unit: MediaUnit): void {
@@ -85,7 +104,11 @@ export class WhepReader implements ReaderSink {
       return this.events.onDrop('the stream started sending B-frames, which WebRTC players cannot decode');
     }
     if (!this.videoStarted && !unit.keyframe) return;
-    if (!this.videoStarted) this.rebaseAt(unit.pts);
+    if (!this.videoStarted) {
+      this.rebaseAt(unit.pts);
+      // A keyframe from the cache: what follows it (older than live) is paced.
+      if (performance.now() - unit.receivedAt > this.videoDelay() + 50) this.catchUp = { wall: performance.now(), pts: unit.pts };
+    }
     this.videoStarted = true;
     const t = unit.pts + this.offset;
     this.lastSent = Math.max(this.lastSent ?? t, t);
@@ -118,6 +141,7 @@ export class WhepReader implements ReaderSink {
 
   /** The viewer moves to a new publisher of its path: wait for a keyframe, keep RTP time running. */
   restart(): void {
+    this.catchUp = null;
     this.videoStarted = false;
     this.hasVideo = false;
     this.rebase = true;
