@@ -17,7 +17,7 @@ export interface WhepViewer {
   kill(): Promise<void>;
 }
 
-export async function whepView(endpoint: string, options: { keepPackets?: boolean } = {}): Promise<WhepViewer> {
+export async function whepView(endpoint: string, options: { keepPackets?: boolean; inboundLossPercent?: number } = {}): Promise<WhepViewer> {
   const keep = options.keepPackets ?? true;
   const pc = new RTCPeerConnection({
     iceServers: [],
@@ -28,6 +28,9 @@ export async function whepView(endpoint: string, options: { keepPackets?: boolea
     // The namespace has only loopback, which werift leaves out of its host candidates.
     iceAdditionalHostAddresses: ['127.0.0.1'],
     codecs: { video: [useH264()], audio: [useOPUS()] },
+    // werift 0.25 drops an inbound packet when loss/100 < random(), i.e. it keeps `loss` percent:
+    // to lose 5 %, pass 95.
+    ...(options.inboundLossPercent ? { debug: { inboundPacketLoss: 100 - options.inboundLossPercent } } : {}),
   });
   const video: RtpPacket[] = [];
   const videoAt: number[] = [];

@@ -165,6 +165,20 @@ if (!IN_LOOPBACK_NETNS) {
       }
     });
 
+    test('NACKs from a viewer on a lossy link are answered with retransmissions', async () => {
+      const pub = await publishKnown(gw.rtmpUrl('live/lossy'), 2);
+      await waitFor(() => gw.gateway.registry.get('live/lossy')?.tracks.length === 2, 5000, 'stream live');
+      const viewer = await whepView(`http://127.0.0.1:${gw.httpPort}/live/lossy/whep`, { inboundLossPercent: 5 });
+      await pub.done;
+      const api = (await (await fetch(`http://127.0.0.1:${gw.httpPort}/api/v1/webrtc/sessions`)).json()) as {
+        sessions: { path: string; packetsSent: number; packetsRetransmitted: number }[];
+      };
+      const s = api.sessions.find((x) => x.path === 'live/lossy')!;
+      await viewer.stop();
+      pub.client.close();
+      assert.ok(s.packetsRetransmitted > 0, `retransmitted ${s.packetsRetransmitted} of ${s.packetsSent} packets`);
+    });
+
     test('lip sync: the sender reports put audio and video of the same instant within 20 ms', async (t) => {
       if (!requireTools(t, 'ffmpeg')) return;
       // A real encoder: ffmpeg interleaves AAC and H264 as it makes them.
