@@ -179,6 +179,36 @@ if (!IN_LOOPBACK_NETNS) {
       assert.ok(s.packetsRetransmitted > 0, `retransmitted ${s.packetsRetransmitted} of ${s.packetsSent} packets`);
     });
 
+    test('a PLI is answered from the GOP cache: a keyframe at once, RTP time running on', async (t) => {
+      if (!requireTools(t, 'ffmpeg')) return;
+      // A 5-second GOP: the source's next keyframe is far away when the viewer asks.
+      const pub = publish(gw.rtmpUrl('live/pli'), { size: '320x240', gop: 150 });
+      try {
+        await waitFor(() => gw.gateway.registry.get('live/pli')?.tracks.length === 2, 8000, 'stream live');
+        const viewer = await whepView(`http://127.0.0.1:${gw.httpPort}/live/pli/whep`);
+        await waitFor(() => viewer.video.length > 30, 5000, 'video flowing');
+        await sleep(1000);
+        const idrs = () => viewer.video.filter((p) => (p.payload[0]! & 0x1f) === 24 || ((p.payload[0]! & 0x1f) === 28 && (p.payload[1]! & 0x9f) === 0x85)).length;
+        const before = idrs();
+        const video = viewer.pc.getTransceivers().find((tr) => tr.kind === 'video')!;
+        const asked = performance.now();
+        await video.receiver.sendRtcpPLI(viewer.video[0]!.header.ssrc);
+        await waitFor(() => idrs() > before, 1500, 'a keyframe after the PLI');
+        t.diagnostic(`keyframe ${(performance.now() - asked).toFixed(0)} ms after the PLI`);
+        const api = (await (await fetch(`http://127.0.0.1:${gw.httpPort}/api/v1/webrtc/sessions`)).json()) as {
+          sessions: { path: string; keyframeRequests: number; keyframeAnswers: number }[];
+        };
+        const s = api.sessions.find((x) => x.path === 'live/pli')!;
+        assert.ok(s.keyframeRequests >= 1 && s.keyframeAnswers >= 1, JSON.stringify(s));
+        await sleep(500);
+        await viewer.stop();
+        const ts = viewer.video.map((p) => p.header.timestamp);
+        for (let i = 1; i < ts.length; i++) assert.ok(ts[i]! >= ts[i - 1]!, `RTP time never goes back (${i})`);
+      } finally {
+        await pub.stop();
+      }
+    });
+
     test('lip sync: the sender reports put audio and video of the same instant within 20 ms', async (t) => {
       if (!requireTools(t, 'ffmpeg')) return;
       // A real encoder: ffmpeg interleaves AAC and H264 as it makes them.

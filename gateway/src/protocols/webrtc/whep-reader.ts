@@ -141,6 +141,8 @@ export class WhepReader implements ReaderSink {
 
   /** The viewer moves to a new publisher of its path: wait for a keyframe, keep RTP time running. */
   restart(): void {
+    // Held-back frames are in the GOP the viewer starts over with.
+    this.discardDelayed();
     this.catchUp = null;
     this.videoStarted = false;
     this.hasVideo = false;

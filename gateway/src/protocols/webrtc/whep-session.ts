@@ -33,6 +33,8 @@ export interface WhepSessionStats {
   packetsRetransmitted: number;
   /** PLI/FIR received from the viewer. */
   keyframeRequests: number;
+  /** Of those, answered from the GOP cache. */
+  keyframeAnswers: number;
 }
 
 export interface WhepSessionContext {
@@ -46,6 +48,7 @@ export interface WhepSessionContext {
 
 /** RTCP payload-specific feedback: PLI (fmt 1) and FIR (fmt 4), RFC 4585 §6.3 / RFC 5104 §4.3.1. */
 const RTCP_PSFB = 206;
+const KEYFRAME_ANSWER_INTERVAL_MS = 2000;
 
 export class WhepSession {
   readonly pc: RTCPeerConnection;
@@ -61,6 +64,9 @@ export class WhepSession {
   lastActivity = performance.now();
   state = 'new';
   keyframeRequests = 0;
+  /** Keyframe requests answered from the GOP cache. */
+  keyframeAnswers = 0;
+  private lastKeyframeAnswer = -Infinity;
   onClosed: (() => void) | null = null;
 
   constructor(
@@ -106,7 +112,10 @@ export class WhepSession {
     // a keyframe on demand: the viewer gets the next one, at most one GOP away).
     const onRtcp = (packet: RtcpPacket): void => {
       this.touch();
-      if (packet.type === RTCP_PSFB) this.keyframeRequests++;
+      if (packet.type === RTCP_PSFB) {
+        this.keyframeRequests++;
+        this.answerKeyframeRequest();
+      }
     };
     for (const t of [video, audio]) {
       t.sender.onRtcp.subscribe(onRtcp);
@@ -190,6 +199,23 @@ export class WhepSession {
     this.offTrack = null;
   }
 
+  /**
+   * PLI/FIR: an RTMP source cannot make a keyframe on demand, so the viewer is answered from the
+   * GOP cache: it starts over on the cached keyframe (paced, RTP time running on) and so gets a
+   * decodable picture at once instead of at the source's next keyframe. At most once per
+   * KEYFRAME_ANSWER_INTERVAL_MS, so a lossy viewer cannot make livegate resend GOPs in a loop.
+   */
+  private answerKeyframeRequest(): void {
+    const now = performance.now();
+    if (!this.reader || !this.handle || this.closed || now - this.lastKeyframeAnswer < KEYFRAME_ANSWER_INTERVAL_MS) return;
+    this.lastKeyframeAnswer = now;
+    this.keyframeAnswers++;
+    this.handle.close();
+    this.handle = null;
+    this.reader.restart();
+    this.handle = this.stream.addReader({ id: this.ctx.id, protocol: 'webrtc', remoteAddress: this.ctx.remote }, this.reader);
+  }
+
   touch(): void {
     this.lastActivity = performance.now();
   }
@@ -226,6 +252,7 @@ export class WhepSession {
       packetsLost,
       packetsRetransmitted: retransmitted,
       keyframeRequests: this.keyframeRequests,
+      keyframeAnswers: this.keyframeAnswers,
     };
   }
 
