@@ -151,6 +151,9 @@ export class WhepReader implements ReaderSink {
 
   private sendOpus(data: Buffer, pts90k: number): void {
     if (!this.audio || (this.hasVideo && !this.videoStarted)) return;
+    // While video catches up on the cached GOP it is behind the live audio: audio starts with live
+    // video, so that the two start in sync.
+    if (this.catchUp && this.hasVideo) return;
     if (!this.hasVideo) this.rebaseAt(pts90k);
     const t = pts90k + this.offset;
     this.lastSent = Math.max(this.lastSent ?? t, t);

@@ -42,6 +42,21 @@ test('a cached GOP is paced at up to 4× real time, then live frames go at once'
   for (let i = 1; i < seqs.length; i++) assert.equal((seqs[i]! - seqs[i - 1]! + 0x10000) & 0xffff, 1);
 });
 
+test('audio waits while video catches up on the cached GOP, then starts with live video', async () => {
+  const video: { at: number; packet: RtpPacket }[] = [];
+  const audio: { at: number; packet: RtpPacket }[] = [];
+  const reader = new WhepReader(fakeTrack(video), fakeTrack(audio), { onEnd: () => {}, onDrop: () => {} });
+  reader.start({ path: 'x', tracks: [track], metadata: null });
+  const now = performance.now();
+  for (let i = 0; i < 30; i++) reader.unit(frame(i * 33, i === 0, now - 1000 + i * 33));
+  reader.opus({ data: Buffer.from('fc', 'hex'), pts: 1000 * 90, samples: 960 }, performance.now());
+  assert.equal(audio.length, 0, 'no audio while video is behind');
+  await sleep(400);
+  reader.unit(frame(1000, false, performance.now())); // live again
+  reader.opus({ data: Buffer.from('fc', 'hex'), pts: 1020 * 90, samples: 960 }, performance.now());
+  assert.equal(audio.length, 1, 'audio flows with live video');
+});
+
 test('with a lip-sync hold, live video leaves that long after it arrived, in order', async () => {
   const writes: { at: number; packet: RtpPacket }[] = [];
   const reader = new WhepReader(fakeTrack(writes), null, { onEnd: () => {}, onDrop: () => {} });
