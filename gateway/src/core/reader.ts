@@ -39,6 +39,8 @@ export interface ReaderInfo {
   readonly remoteAddress: string;
   /** Query string the reader sent (e.g. "token=…"), kept for authentication. */
   readonly query?: string;
+  /** The bearer token of an `Authorization: Bearer …` header (WHEP), kept for authentication. */
+  readonly bearer?: string;
 }
 
 export interface ReaderQueueLimits {

@@ -139,7 +139,8 @@ export class WhepServer {
       );
     }
     const uuid = randomUUID();
-    const session = new WhepSession(uuid, stream, { id, remote, log, webrtc: this.options.webrtc, opusFeedFor: (s) => this.opusFeedFor(s) });
+    const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
+    const session = new WhepSession(uuid, stream, { id, remote, log, webrtc: this.options.webrtc, opusFeedFor: (s) => this.opusFeedFor(s), bearer });
     let answer: string;
     try {
       answer = await session.answer(offer);
@@ -164,7 +165,7 @@ export class WhepServer {
     if (links.length > 0) headers.Link = links;
     res.writeHead(201, headers);
     res.end(answer);
-    log.info('play started', { session: uuid, authorization: req.headers.authorization ? 'bearer' : undefined });
+    log.info('play started', { session: uuid, authorization: bearer ? 'bearer' : undefined });
   }
 
   private async onPatch(req: IncomingMessage, res: ServerResponse, uuid: string): Promise<void> {

@@ -44,6 +44,8 @@ export interface WhepSessionContext {
   webrtc: WebrtcOptions;
   /** The stream's shared AAC → Opus transcoder. */
   opusFeedFor: (stream: Stream) => OpusFeed;
+  /** From `Authorization: Bearer …`, kept for authentication. */
+  bearer?: string;
 }
 
 /** RTCP payload-specific feedback: PLI (fmt 1) and FIR (fmt 4), RFC 4585 §6.3 / RFC 5104 §4.3.1. */
@@ -162,7 +164,7 @@ export class WhepSession {
       onDrop: (reason) => this.close(reason),
     });
     const reader = this.reader;
-    this.handle = stream.addReader({ id: this.ctx.id, protocol: 'webrtc', remoteAddress: this.ctx.remote }, reader);
+    this.handle = stream.addReader({ id: this.ctx.id, protocol: 'webrtc', remoteAddress: this.ctx.remote, bearer: this.ctx.bearer }, reader);
     // AAC audio reaches WebRTC through the stream's transcoder (once its track is known); Opus
     // sources pass through the reader itself.
     const useFeed = (): boolean => {
@@ -213,7 +215,7 @@ export class WhepSession {
     this.handle.close();
     this.handle = null;
     this.reader.restart();
-    this.handle = this.stream.addReader({ id: this.ctx.id, protocol: 'webrtc', remoteAddress: this.ctx.remote }, this.reader);
+    this.handle = this.stream.addReader({ id: this.ctx.id, protocol: 'webrtc', remoteAddress: this.ctx.remote, bearer: this.ctx.bearer }, this.reader);
   }
 
   touch(): void {
