@@ -9,8 +9,8 @@ import { splitAdts } from '../../../../gateway/src/codec/aac.js';
 import { splitAnnexB } from '../../../../gateway/src/codec/nal-units.js';
 import { TS_PACKET_SIZE, TsDemuxer, type TsAccessUnit, type TsTrackInfo } from '../../../../gateway/src/format/mpegts/demuxer.js';
 
-const H264_AAC = readFileSync(new URL('../../../fixtures/h264-aac.ts', import.meta.url));
-const OPUS = readFileSync(new URL('../../../fixtures/opus.ts', import.meta.url));
+const H264_AAC = readFileSync(new URL('../../../fixtures/h264-aac.m2t', import.meta.url));
+const OPUS = readFileSync(new URL('../../../fixtures/opus.m2t', import.meta.url));
 
 function demux(data: Buffer, step = data.length) {
   const units: TsAccessUnit[] = [];
