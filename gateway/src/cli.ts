@@ -15,7 +15,7 @@ Usage: livegate [options]
       --host <addr>       address to bind (default 0.0.0.0)         env LIVEGATE_HOST
       --rtmp-port <n>     RTMP port (default 1935)                    env LIVEGATE_RTMP_PORT
       --http-port <n>     HTTP port: FLV, WS-FLV, API (default 8080)  env LIVEGATE_HTTP_PORT
-      --srt-port <n>      SRT port (reserved, default 8890)           env LIVEGATE_SRT_PORT
+      --srt-port <n>      SRT port (UDP, default 8890)               env LIVEGATE_SRT_PORT
       --rtsp-port <n>     RTSP port (reserved, default 8554)          env LIVEGATE_RTSP_PORT
       --log-level <l>     debug | info | warn | error                 env LIVEGATE_LOG_LEVEL
   -h, --help              show this help
@@ -67,11 +67,13 @@ async function main(): Promise<number> {
     const log = createLogger(config.logLevel);
     gateway = await Gateway.start(config, { log });
     const host = displayHost(config);
-    const { rtmp, http } = gateway.ports;
-    log.info('listening', { host: config.host, rtmp, http });
+    const { rtmp, http, srt } = gateway.ports;
+    log.info('listening', { host: config.host, rtmp, http, srt });
     const lines = ['', 'livegate is running. Publish and play stream "live/cam1":'];
     if (rtmp !== undefined) lines.push(`  publish  rtmp://${host}:${rtmp}/live/cam1        (OBS: server rtmp://${host}:${rtmp}/live, key cam1)`);
+    if (srt !== undefined) lines.push(`  publish  srt://${host}:${srt}?streamid=publish:live/cam1   (SRT, MPEG-TS)`);
     if (rtmp !== undefined) lines.push(`  play     rtmp://${host}:${rtmp}/live/cam1`);
+    if (srt !== undefined) lines.push(`  play     srt://${host}:${srt}?streamid=read:live/cam1`);
     if (http !== undefined) {
       lines.push(`  play     http://${host}:${http}/live/cam1.flv   (HTTP-FLV)`);
       lines.push(`  play     ws://${host}:${http}/live/cam1.flv     (WS-FLV)`);

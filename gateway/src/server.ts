@@ -1,4 +1,5 @@
 /** Wires every part together from a Config: the registry, the HTTP server and the protocol servers. */
+import { registerSrtApi } from './api/srt-api.js';
 import { registerStreamsApi } from './api/streams-api.js';
 import type { Config } from './config/schema.js';
 import { LivegateError } from './core/errors.js';
@@ -7,6 +8,7 @@ import { StreamRegistry } from './core/stream-registry.js';
 import { HttpServer } from './http/http-server.js';
 import { FlvServer } from './protocols/flv/flv-server.js';
 import { RtmpServer } from './protocols/rtmp/rtmp-server.js';
+import { SrtServer } from './protocols/srt/srt-server.js';
 import { WhepServer } from './protocols/webrtc/whep-server.js';
 
 export interface GatewayOptions {
@@ -16,6 +18,7 @@ export interface GatewayOptions {
 export interface ListeningPorts {
   rtmp?: number;
   http?: number;
+  srt?: number;
 }
 
 /** A port could not be opened (in use, no permission). */
@@ -33,6 +36,7 @@ export class Gateway {
   private readonly http: HttpServer | null;
   private readonly flv: FlvServer;
   private readonly rtmp: RtmpServer | null;
+  readonly srt: SrtServer | null;
   readonly whep: WhepServer | null;
   private closing: Promise<void> | null = null;
 
@@ -75,6 +79,21 @@ export class Gateway {
           handshakeTimeoutMs: config.rtmp.handshakeTimeoutMs,
         })
       : null;
+    this.srt = config.srt.enabled
+      ? new SrtServer({
+          registry: this.registry,
+          log: this.log,
+          latencyMs: config.srt.latencyMs,
+          peerIdleTimeoutMs: config.srt.peerIdleTimeoutMs,
+          receiveBufferBytes: config.srt.receiveBufferBytes,
+          maxConnections: config.srt.maxConnections,
+          passphrases: config.srt.passphrases,
+          keyRefreshPackets: config.srt.keyRefreshPackets,
+          keyPreAnnouncePackets: config.srt.keyPreAnnouncePackets,
+          readerMaxBacklogBytes: s.readerMaxBacklogBytes,
+        })
+      : null;
+    if (this.http && this.srt) registerSrtApi(this.http, this.srt);
   }
 
   /** Starts every enabled server; rejects with ListenError when a port cannot be opened. */
@@ -83,6 +102,7 @@ export class Gateway {
     try {
       if (gw.rtmp) gw.ports.rtmp = await listen('RTMP', config.rtmp.port, config.host, (p, h) => gw.rtmp!.listen(p, h));
       if (gw.http) gw.ports.http = await listen('HTTP', config.http.port, config.host, (p, h) => gw.http!.listen(p, h));
+      if (gw.srt) gw.ports.srt = await listen('SRT', config.srt.port, config.host, (p, h) => gw.srt!.listen(p, h));
     } catch (err) {
       await gw.close();
       throw err;
@@ -96,7 +116,7 @@ export class Gateway {
       this.registry.closeAll('server shutting down');
       this.flv.closeAll('server shutting down');
       this.whep?.closeAll('server shutting down');
-      await Promise.all([this.rtmp?.close(), this.http?.close()]);
+      await Promise.all([this.rtmp?.close(), this.http?.close(), this.srt?.close()]);
     })();
     return this.closing;
   }

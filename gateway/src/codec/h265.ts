@@ -106,3 +106,119 @@ export function codecString(c: HvcConfig): string {
   const tail = constraints.map((b) => b.toString(16).toUpperCase()).join('.');
   return `hvc1.${space}${c.generalProfileIdc}.${(rev >>> 0).toString(16).toUpperCase()}.${c.generalTierFlag ? 'H' : 'L'}${c.generalLevelIdc}${tail ? '.' + tail : ''}`;
 }
+
+/** What an hvcC header needs from an SPS (H.265 §7.3.2.2): profile_tier_level, chroma, bit depths, sub-layers. */
+export interface H265SpsProfile {
+  generalProfileSpace: number;
+  generalTierFlag: number;
+  generalProfileIdc: number;
+  generalProfileCompatibility: number;
+  /** The 48 constraint indicator bits (progressive_source_flag …) as 6 bytes. */
+  generalConstraints: Buffer;
+  generalLevelIdc: number;
+  maxSubLayers: number;
+  temporalIdNesting: boolean;
+  chromaFormatIdc: number;
+  bitDepthLuma: number;
+  bitDepthChroma: number;
+}
+
+/** Parses the profile, chroma format and bit depths of an SPS NAL unit with its 2-byte header. */
+export function parseH265SpsProfile(nal: Buffer): H265SpsProfile {
+  if (nal.length < 4 || nalType(nal[0]!) !== H265Nal.Sps) throw new ParseError('not an H265 SPS');
+  const r = new BitReader(unescapeRbsp(nal.subarray(2)));
+  r.readBits(4); // sps_video_parameter_set_id
+  const maxSubLayersMinus1 = r.readBits(3);
+  const temporalIdNesting = r.readBit() === 1;
+  // profile_tier_level(1, maxSubLayersMinus1), §7.3.3
+  const generalProfileSpace = r.readBits(2);
+  const generalTierFlag = r.readBit();
+  const generalProfileIdc = r.readBits(5);
+  const generalProfileCompatibility = r.readBits(32) >>> 0;
+  const generalConstraints = Buffer.alloc(6);
+  for (let i = 0; i < 6; i++) generalConstraints[i] = r.readBits(8);
+  const generalLevelIdc = r.readBits(8);
+  const subProfile: boolean[] = [];
+  const subLevel: boolean[] = [];
+  for (let i = 0; i < maxSubLayersMinus1; i++) {
+    subProfile.push(r.readBit() === 1);
+    subLevel.push(r.readBit() === 1);
+  }
+  if (maxSubLayersMinus1 > 0) for (let i = maxSubLayersMinus1; i < 8; i++) r.skipBits(2);
+  for (let i = 0; i < maxSubLayersMinus1; i++) {
+    if (subProfile[i]) r.skipBits(88);
+    if (subLevel[i]) r.skipBits(8);
+  }
+  r.readUE(); // sps_seq_parameter_set_id
+  const chromaFormatIdc = r.readUE();
+  if (chromaFormatIdc > 3) throw new ParseError(`chroma_format_idc ${chromaFormatIdc}`);
+  if (chromaFormatIdc === 3) r.readBit(); // separate_colour_plane_flag
+  r.readUE(); // pic_width_in_luma_samples
+  r.readUE(); // pic_height_in_luma_samples
+  if (r.readBit()) for (let i = 0; i < 4; i++) r.readUE(); // conformance window offsets
+  const bitDepthLuma = r.readUE() + 8;
+  const bitDepthChroma = r.readUE() + 8;
+  if (bitDepthLuma > 16 || bitDepthChroma > 16) throw new ParseError(`H265 bit depth ${bitDepthLuma}/${bitDepthChroma}`);
+  return {
+    generalProfileSpace,
+    generalTierFlag,
+    generalProfileIdc,
+    generalProfileCompatibility,
+    generalConstraints,
+    generalLevelIdc,
+    maxSubLayers: maxSubLayersMinus1 + 1,
+    temporalIdNesting,
+    chromaFormatIdc,
+    bitDepthLuma,
+    bitDepthChroma,
+  };
+}
+
+/**
+ * Builds an hvcC (HEVCDecoderConfigurationRecord, ISO/IEC 14496-15 §8.3.3.1.2) with 4-byte NAL
+ * lengths from parameter sets (NAL units with their 2-byte headers). The header fields come from the
+ * first SPS; min_spatial_segmentation, parallelism and frame rate are written as "unknown" (0).
+ * Arrays are marked complete: every parameter set the stream uses is in the record.
+ */
+export function buildHvcC(vps: readonly Buffer[], sps: readonly Buffer[], pps: readonly Buffer[]): Buffer {
+  const first = sps[0];
+  if (!first) throw new ParseError('buildHvcC needs an SPS');
+  if (vps.length === 0) throw new ParseError('buildHvcC needs a VPS');
+  if (pps.length === 0) throw new ParseError('buildHvcC needs a PPS');
+  const p = parseH265SpsProfile(first);
+  const head = Buffer.alloc(23);
+  head[0] = 1; // configurationVersion
+  head[1] = (p.generalProfileSpace << 6) | (p.generalTierFlag << 5) | p.generalProfileIdc;
+  head.writeUInt32BE(p.generalProfileCompatibility, 2);
+  p.generalConstraints.copy(head, 6);
+  head[12] = p.generalLevelIdc;
+  head.writeUInt16BE(0xf000, 13); // reserved 1111, min_spatial_segmentation_idc 0
+  head[15] = 0xfc; // reserved 111111, parallelismType 0 (unknown)
+  head[16] = 0xfc | p.chromaFormatIdc;
+  head[17] = 0xf8 | (p.bitDepthLuma - 8);
+  head[18] = 0xf8 | (p.bitDepthChroma - 8);
+  head.writeUInt16BE(0, 19); // avgFrameRate: unknown
+  // constantFrameRate 0, numTemporalLayers, temporalIdNested, lengthSizeMinusOne 3
+  head[21] = ((p.maxSubLayers & 7) << 3) | (p.temporalIdNesting ? 4 : 0) | 3;
+  const arrays: [number, readonly Buffer[]][] = [
+    [H265Nal.Vps, vps],
+    [H265Nal.Sps, sps],
+    [H265Nal.Pps, pps],
+  ];
+  head[22] = arrays.length;
+  const parts: Buffer[] = [head];
+  for (const [type, nalus] of arrays) {
+    if (nalus.length > 0xffff) throw new ParseError('too many parameter sets for hvcC');
+    const a = Buffer.alloc(3);
+    a[0] = 0x80 | type; // array_completeness 1, reserved 0, NAL_unit_type
+    a.writeUInt16BE(nalus.length, 1);
+    parts.push(a);
+    for (const n of nalus) {
+      if (n.length > 0xffff) throw new ParseError('parameter set too long for hvcC');
+      const l = Buffer.alloc(2);
+      l.writeUInt16BE(n.length);
+      parts.push(l, n);
+    }
+  }
+  return Buffer.concat(parts);
+}

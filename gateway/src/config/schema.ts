@@ -86,8 +86,42 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    /** Reserved for the SRT server (a later release); accepted so that one config file fits all. */
-    srt: z.object({ port: port.default(8890) }).passthrough().prefault({}),
+    srt: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** UDP port of the SRT listener (every connection shares it). */
+        port: port.default(8890),
+        /** TSBPD latency livegate asks for, ms (the larger of both sides' wishes applies). */
+        latencyMs: z.number().int().min(0).max(10_000).default(120),
+        /** A peer silent for this long is dropped (libsrt's default is 5 s). */
+        peerIdleTimeoutMs: z.number().int().positive().default(5000),
+        /** Kernel receive (and send) buffer of the UDP socket. */
+        receiveBufferBytes: z.number().int().min(64 * 1024).default(8 * MiB),
+        maxConnections: z.number().int().positive().default(1000),
+        /**
+         * Passphrases (10–79 characters) per path pattern (`live/*`): callers must publish or read
+         * matching paths with that passphrase (AES-128/192/256 as the caller chooses); the first
+         * matching rule that names the mode wins.
+         */
+        passphrases: z
+          .array(
+            z
+              .object({
+                path: z.string().min(1),
+                publish: z.string().min(10).max(79).optional(),
+                read: z.string().min(10).max(79).optional(),
+              })
+              .strict(),
+          )
+          .default([]),
+        /** Packets sent with one key before livegate switches to a fresh one (libsrt: 2^24). */
+        keyRefreshPackets: z.number().int().min(1000).default(0x1000000),
+        /** Packets before and after the switch during which both keys are announced (libsrt: 2^16). */
+        keyPreAnnouncePackets: z.number().int().min(1).default(0x10000),
+      })
+      .strict()
+      .refine((s) => s.keyPreAnnouncePackets * 2 < s.keyRefreshPackets, 'srt.keyPreAnnouncePackets must be under half of srt.keyRefreshPackets')
+      .prefault({}),
     /** Reserved for the RTSP server (a later release). */
     rtsp: z.object({ port: port.default(8554) }).passthrough().prefault({}),
     streams: z

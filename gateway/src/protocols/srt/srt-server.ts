@@ -1,0 +1,435 @@
+/**
+ * The SRT listener: one UDP port for every connection, demultiplexed by destination socket id
+ * (0 = handshake). It answers handshakes (SYN cookies, so an INDUCTION flood costs no state),
+ * decides who may publish or read what, turns refusals into SRT rejection codes, and ties each
+ * connection to a stream: `publish` through SrtToStream, `read` through the stream's TsFeed.
+ */
+import { randomBytes } from 'node:crypto';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { describeError, StreamBusyError } from '../../core/errors.js';
+import { sessionId, type Logger } from '../../core/log.js';
+import type { Stream } from '../../core/stream.js';
+import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
+import { SrtConnection, type SrtConnectionStats } from './connection.js';
+import { decodeKeyMaterial, type KeyMaterial } from './crypto.js';
+import { TsFeed, type TsFeedReader } from './from-stream.js';
+import { encodeHandshake, encryptionField, HandshakeType, parseHandshake, type Handshake } from './handshake.js';
+import {
+  AccessReject,
+  cookieMinute,
+  cookieValid,
+  conclusionResponse,
+  inductionResponse,
+  MIN_PEER_VERSION,
+  negotiate,
+  rejection,
+  RejectReason,
+  synCookie,
+} from './listener-handshake.js';
+import { ControlType, controlPacket, parsePacket, type Packet } from './packet.js';
+import { parseStreamId, type SrtMode, type StreamIdRequest } from './stream-id.js';
+import { SrtToStream } from './to-stream.js';
+
+export interface SrtPassphraseRule {
+  /** Path pattern: exact, or with `*` matching any characters (e.g. `live/*`). */
+  path: string;
+  publish?: string;
+  read?: string;
+}
+
+/** What an access policy (the authentication layer, later) is asked about each caller. */
+export interface SrtAccessRequest extends StreamIdRequest {
+  mode: SrtMode;
+  remoteAddress: string;
+  streamId: string;
+}
+/** null allows; otherwise the SRT access-control code (AccessReject) and why. */
+export type SrtAccessDecision = null | { code: number; reason: string };
+
+export interface SrtServerOptions {
+  registry: StreamRegistry;
+  log: Logger;
+  latencyMs: number;
+  peerIdleTimeoutMs: number;
+  receiveBufferBytes: number;
+  maxConnections: number;
+  passphrases: readonly SrtPassphraseRule[];
+  keyRefreshPackets: number;
+  keyPreAnnouncePackets: number;
+  /** A reader whose unsent backlog passes this skips to the next random access point. */
+  readerMaxBacklogBytes: number;
+  access?: (request: SrtAccessRequest) => SrtAccessDecision;
+}
+
+export interface SrtSessionInfo {
+  id: string;
+  mode: SrtMode;
+  path: string;
+  streamId: string;
+  remoteAddress: string;
+  encrypted: boolean;
+  keyLength: number;
+  latencyMs: number;
+  peerLatencyMs: number;
+  startedAt: string;
+  stats: SrtConnectionStats;
+}
+
+interface Session {
+  readonly id: string;
+  readonly info: Omit<SrtSessionInfo, 'stats'>;
+  readonly conn: SrtConnection;
+  readonly remote: RemoteInfo;
+  readonly peerKey: string;
+  readonly localSocketId: number;
+  readonly response: Buffer;
+  readonly log: Logger;
+  close(reason: string): void;
+}
+
+const TICK_MS = 5;
+/** Handshake answers kept for repeated CONCLUSIONs and rejections (a caller retries every 250 ms). */
+const REJECTION_MEMORY_MS = 5000;
+
+export class SrtServer {
+  private socket: Socket | null = null;
+  private readonly secret = randomBytes(32);
+  private readonly bySocketId = new Map<number, Session>();
+  private readonly byPeer = new Map<string, Session>();
+  private readonly rejections = new Map<string, { packet: Buffer; at: number }>();
+  private readonly feeds = new Map<Stream, TsFeed>();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly listenerSocketId = this.newSocketId();
+  /** Counters of what was thrown away (for tests and the API). */
+  readonly dropped = { malformed: 0, stray: 0, badCookie: 0 };
+  /**
+   * Where this server's packet clocks start, relative to each connection's start (µs). 0 in
+   * production; tests set it close to 2^32 to cross the 32-bit timestamp wrap within seconds.
+   */
+  clockStartUs = 0;
+
+  constructor(private readonly o: SrtServerOptions) {}
+
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const socket = createSocket({ type: 'udp4', recvBufferSize: this.o.receiveBufferBytes, sendBufferSize: this.o.receiveBufferBytes });
+      socket.once('error', reject);
+      socket.bind(port, host, () => {
+        socket.off('error', reject);
+        socket.on('error', (err) => this.o.log.error('srt socket error', { reason: err.message }));
+        socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
+        this.socket = socket;
+        resolve(socket.address().port);
+      });
+    });
+  }
+
+  sessions(): SrtSessionInfo[] {
+    return [...this.bySocketId.values()].map((s) => ({ ...s.info, stats: s.conn.stats() }));
+  }
+
+  closeAll(reason: string): void {
+    for (const s of [...this.bySocketId.values()]) s.close(reason);
+  }
+
+  close(): Promise<void> {
+    this.closeAll('server shutting down');
+    this.stopTimer();
+    const socket = this.socket;
+    this.socket = null;
+    return new Promise((resolve) => (socket ? socket.close(() => resolve()) : resolve()));
+  }
+
+  private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+    const now = performance.now() * 1000;
+    let p: Packet;
+    try {
+      p = parsePacket(msg);
+    } catch (err) {
+      this.dropped.malformed++;
+      this.o.log.debug('srt datagram dropped', { remote: `${rinfo.address}:${rinfo.port}`, reason: describeError(err) });
+      return;
+    }
+    if (p.control && p.type === ControlType.Handshake) return this.handshake(p.cif, p.timestamp, rinfo, now);
+    const s = this.bySocketId.get(p.destId);
+    if (!s || s.remote.address !== rinfo.address || s.remote.port !== rinfo.port) {
+      this.dropped.stray++;
+      return;
+    }
+    s.conn.receive(p, now);
+  }
+
+  private handshake(cif: Buffer, timestamp: number, rinfo: RemoteInfo, now: number): void {
+    let hs: Handshake;
+    try {
+      hs = parseHandshake(cif);
+    } catch (err) {
+      this.dropped.malformed++;
+      this.o.log.debug('srt handshake dropped', { remote: `${rinfo.address}:${rinfo.port}`, reason: describeError(err) });
+      return;
+    }
+    if (hs.type === HandshakeType.Induction) {
+      const cookie = synCookie(this.secret, rinfo.address, rinfo.port, cookieMinute(Date.now()));
+      return this.send(this.handshakePacket(inductionResponse(hs, this.listenerSocketId, cookie, rinfo.address), hs.socketId), rinfo);
+    }
+    if (hs.type !== HandshakeType.Conclusion) return; // rendezvous is not served
+    const peerKey = `${rinfo.address}:${rinfo.port}:${hs.socketId}`;
+    const existing = this.byPeer.get(peerKey);
+    if (existing) return this.send(existing.response, rinfo); // the caller did not get our answer
+    const rejected = this.rejections.get(peerKey);
+    if (rejected && Date.now() - rejected.at < REJECTION_MEMORY_MS) return this.send(rejected.packet, rinfo);
+    if (!cookieValid(this.secret, rinfo.address, rinfo.port, hs.cookie, Date.now())) {
+      this.dropped.badCookie++;
+      this.o.log.debug('srt conclusion with a wrong cookie dropped', { remote: `${rinfo.address}:${rinfo.port}` });
+      return;
+    }
+    this.conclusion(hs, timestamp, rinfo, peerKey, now);
+  }
+
+  private conclusion(hs: Handshake, timestamp: number, rinfo: RemoteInfo, peerKey: string, now: number): void {
+    const remote = `${rinfo.address}:${rinfo.port}`;
+    const reject = (code: number, reason: string): void => {
+      this.o.log.info('srt connection refused', { remote, code: 1000 + code, reason, streamId: hs.streamId });
+      const packet = this.handshakePacket(rejection(hs, code, this.listenerSocketId, rinfo.address), hs.socketId);
+      this.rememberRejection(peerKey, packet);
+      this.send(packet, rinfo);
+    };
+    if (hs.version !== 5 || !hs.hsReq) return reject(RejectReason.Rogue, 'not an SRT v5 handshake (HSREQ missing)');
+    if (hs.hsReq.version < MIN_PEER_VERSION) return reject(RejectReason.Version, `peer SRT version ${hs.hsReq.version.toString(16)} is older than 1.3`);
+    if (this.bySocketId.size >= this.o.maxConnections) return reject(AccessReject.Overload, `${this.o.maxConnections} connections already`);
+    const parsed = parseStreamId(hs.streamId ?? '');
+    if (!parsed.ok) return reject(parsed.badMode ? AccessReject.BadMode : AccessReject.BadRequest, parsed.reason);
+    const path = normalizePath(parsed.request.path);
+    if (!path) return reject(AccessReject.BadRequest, `invalid stream path "${parsed.request.path}"`);
+    // A bare path: publish to a path nobody publishes, read one that is live.
+    const mode: SrtMode = parsed.request.mode ?? (this.o.registry.get(path) ? 'read' : 'publish');
+    const request: SrtAccessRequest = { ...parsed.request, path, mode, remoteAddress: remote, streamId: hs.streamId ?? '' };
+    const denied = this.o.access?.(request);
+    if (denied) return reject(denied.code, denied.reason);
+
+    const passphrase = this.passphraseFor(path, mode);
+    let km: KeyMaterial | null = null;
+    if (passphrase !== null) {
+      if (!hs.kmReq) return reject(RejectReason.Unsecure, `a passphrase is required to ${mode} ${path}`);
+      const r = decodeKeyMaterial(hs.kmReq, passphrase);
+      if (!r.ok) return reject(r.reason === 'bad-secret' ? RejectReason.BadSecret : RejectReason.Crypto, r.message);
+      km = r.km;
+    } else if (hs.kmReq) return reject(RejectReason.Unsecure, `${path} is not encrypted for ${mode}, but the caller set a passphrase`);
+
+    let stream: Stream | undefined;
+    if (mode === 'read') {
+      stream = this.o.registry.get(path);
+      if (!stream) return reject(AccessReject.NotFound, `stream "${path}" is not live`);
+    } else if (this.o.registry.get(path) && !this.o.registry.options.allowTakeover) {
+      return reject(AccessReject.Conflict, `stream "${path}" is already being published`);
+    }
+
+    const id = sessionId('srt');
+    const localSocketId = this.newSocketId();
+    const n = negotiate(hs, hs.hsReq, this.o.latencyMs);
+    const response = this.handshakePacket(
+      conclusionResponse(hs, n, localSocketId, rinfo.address, km ? hs.kmReq! : null, km ? encryptionField(km.keyLength) : 0, 8192),
+      hs.socketId,
+    );
+    const log = this.o.log.child({ id, protocol: 'srt', remote, path, mode });
+    let onData: (payload: Buffer) => void = () => {};
+    let onClose: (reason: string) => void = () => {};
+    const conn = new SrtConnection({
+      localSocketId,
+      peerSocketId: hs.socketId,
+      isn: hs.isn,
+      recvLatencyUs: n.recvLatencyMs * 1000,
+      peerLatencyUs: n.peerRecvLatencyMs * 1000,
+      peerFlowWindow: n.flowWindow,
+      windowPackets: 8192,
+      startUs: now - this.clockStartUs,
+      peerHandshakeAtUs: now,
+      peerHandshakeTs: timestamp,
+      tooLateDrop: n.tooLateDrop,
+      peerIdleTimeoutUs: this.o.peerIdleTimeoutMs * 1000,
+      crypto: km && passphrase ? { passphrase, km, refreshPackets: this.o.keyRefreshPackets, preAnnouncePackets: this.o.keyPreAnnouncePackets } : null,
+      transmit: (parts) => this.send(parts, rinfo),
+      onData: (payload) => onData(payload),
+      onClose: (reason) => onClose(reason),
+    });
+    const session: Session = {
+      id,
+      conn,
+      remote: rinfo,
+      peerKey,
+      localSocketId,
+      response,
+      log,
+      info: {
+        id,
+        mode,
+        path,
+        streamId: hs.streamId ?? '',
+        remoteAddress: remote,
+        encrypted: km !== null,
+        keyLength: km?.keyLength ?? 0,
+        latencyMs: n.recvLatencyMs,
+        peerLatencyMs: n.peerRecvLatencyMs,
+        startedAt: new Date().toISOString(),
+      },
+      close: (reason) => conn.close(reason),
+    };
+
+    if (mode === 'publish') {
+      try {
+        stream = this.o.registry.publish(path, { id, protocol: 'srt', remoteAddress: remote, query: request.query, close: (reason) => conn.close(reason) });
+      } catch (err) {
+        if (err instanceof StreamBusyError) return reject(AccessReject.Conflict, err.message);
+        throw err;
+      }
+      const live = stream;
+      const ingest = new SrtToStream(live, (reason) => log.warn('media ignored', { reason }));
+      onData = (payload) => ingest.push(payload, performance.now());
+      onClose = (reason) => {
+        ingest.end();
+        this.o.registry.unpublish(live, reason);
+        this.forget(session, reason);
+      };
+    }
+    this.bySocketId.set(localSocketId, session);
+    this.byPeer.set(peerKey, session);
+    // The answer goes first: a libsrt caller that gets data before it asks for the handshake again.
+    this.send(response, rinfo);
+    if (mode === 'read') {
+      const reader = this.attachReader(stream!, session);
+      onClose = (reason) => {
+        reader.detach();
+        this.forget(session, reason);
+      };
+    }
+    log.info(mode === 'publish' ? 'publish started' : 'play started', {
+      streamId: hs.streamId,
+      encrypted: km ? `aes-${km.keyLength * 8}` : undefined,
+      latencyMs: n.recvLatencyMs,
+      peerLatencyMs: n.peerRecvLatencyMs,
+    });
+    this.startTimer();
+  }
+
+  /** An SRT reader of `stream`: joins the stream's TsFeed (made with its first reader, gone with its last). */
+  private attachReader(stream: Stream, session: Session): { detach(): void } {
+    let feed = this.feeds.get(stream);
+    if (!feed) {
+      let handle: { close(): void } | null = null;
+      const created = new TsFeed(() => {
+        this.feeds.delete(stream);
+        handle?.close();
+      });
+      this.feeds.set(stream, created);
+      stream.on('end', () => this.feeds.delete(stream));
+      feed = created;
+      const reader = this.feedReader(session);
+      created.add(reader);
+      // The stream replays its cached GOP into the feed now, and the first reader with it.
+      handle = stream.addReader({ id: `srt-feed-${session.id}`, protocol: 'srt', remoteAddress: session.info.remoteAddress }, created);
+      return { detach: () => created.remove(reader) };
+    }
+    const f = feed;
+    const reader = this.feedReader(session);
+    f.add(reader);
+    return { detach: () => f.remove(reader) };
+  }
+
+  /** A reader starts at a random access point and skips to the next one when its backlog grows too big. */
+  private feedReader(session: Session): TsFeedReader {
+    const conn = session.conn;
+    const max = this.o.readerMaxBacklogBytes;
+    let waiting = true;
+    return {
+      payloads: (payloads, randomAccess) => {
+        if (waiting && !randomAccess) return;
+        if (conn.backlog() > max) {
+          if (!waiting) session.log.warn('reader behind, skipping to the next keyframe', { backlog: conn.backlog() });
+          waiting = true;
+          return;
+        }
+        waiting = false;
+        const now = performance.now() * 1000;
+        for (const p of payloads) conn.write(p, now);
+      },
+      end: (reason) => conn.close(`stream ended: ${reason}`),
+    };
+  }
+
+  private forget(session: Session, reason: string): void {
+    if (this.bySocketId.get(session.localSocketId) === session) this.bySocketId.delete(session.localSocketId);
+    if (this.byPeer.get(session.peerKey) === session) this.byPeer.delete(session.peerKey);
+    session.log.info('connection closed', { reason, ...flatStats(session.conn.stats()) });
+    if (this.bySocketId.size === 0) this.stopTimer();
+  }
+
+  private passphraseFor(path: string, mode: SrtMode): string | null {
+    for (const rule of this.o.passphrases) {
+      if (!matchPath(rule.path, path)) continue;
+      const p = mode === 'publish' ? rule.publish : rule.read;
+      if (p !== undefined) return p;
+    }
+    return null;
+  }
+
+  private rememberRejection(peerKey: string, packet: Buffer): void {
+    const now = Date.now();
+    if (this.rejections.size > 1000) {
+      for (const [k, v] of this.rejections) if (now - v.at > REJECTION_MEMORY_MS) this.rejections.delete(k);
+      if (this.rejections.size > 1000) this.rejections.clear();
+    }
+    this.rejections.set(peerKey, { packet, at: now });
+  }
+
+  private handshakePacket(hs: Handshake, destId: number): Buffer {
+    return controlPacket(ControlType.Handshake, 0, 0, 0, destId, encodeHandshake(hs));
+  }
+
+  private send(parts: Buffer | readonly Buffer[], to: RemoteInfo): void {
+    this.socket?.send(parts as Buffer[], to.port, to.address);
+  }
+
+  private newSocketId(): number {
+    for (;;) {
+      const id = randomBytes(4).readUInt32BE(0) & 0x3fffffff;
+      if (id !== 0 && !this.bySocketId?.has(id)) return id;
+    }
+  }
+
+  private startTimer(): void {
+    this.timer ??= setInterval(() => {
+      const now = performance.now() * 1000;
+      for (const s of [...this.bySocketId.values()]) {
+        try {
+          s.conn.tick(now);
+        } catch (err) {
+          s.close(`internal error: ${describeError(err)}`);
+        }
+      }
+    }, TICK_MS);
+  }
+
+  private stopTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
+/** `live/*` matches `live/cam1`; `*` alone matches every path. */
+export function matchPath(pattern: string, path: string): boolean {
+  if (!pattern.includes('*')) return pattern === path;
+  const re = new RegExp('^' + pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
+  return re.test(path);
+}
+
+function flatStats(s: SrtConnectionStats): { [k: string]: number } {
+  return {
+    rttMs: Math.round(s.rttMs * 10) / 10,
+    packetsReceived: s.packetsReceived,
+    packetsLost: s.packetsLost,
+    packetsRecovered: s.packetsRecovered,
+    packetsDropped: s.packetsDropped,
+    packetsSent: s.packetsSent,
+    packetsRetransmitted: s.packetsRetransmitted,
+  };
+}
