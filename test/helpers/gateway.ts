@@ -16,9 +16,12 @@ export interface TestGateway {
   gateway: Gateway;
   rtmpPort: number;
   httpPort: number;
+  srtPort: number;
   logs: LogLine[];
   rtmpUrl(path: string): string;
   httpUrl(path: string): string;
+  /** An SRT URL for ffmpeg/ffprobe/srt-live-transmit with this stream id (as is: ffmpeg 5.1 does not URL-decode it) and options. */
+  srtUrl(streamId: string, options?: string): string;
   close(): Promise<void>;
 }
 
@@ -30,6 +33,7 @@ function testConfig(overrides: ConfigInput): ConfigInput {
     logLevel: overrides.logLevel ?? 'info',
     rtmp: { port: 0, ...overrides.rtmp },
     http: { port: 0, ...overrides.http },
+    srt: { port: 0, ...overrides.srt },
   };
 }
 
@@ -43,13 +47,16 @@ export async function startGateway(overrides: ConfigInput = {}): Promise<TestGat
   const gateway = await Gateway.start(config, { log });
   const rtmpPort = gateway.ports.rtmp!;
   const httpPort = gateway.ports.http!;
+  const srtPort = gateway.ports.srt ?? 0;
   return {
     gateway,
     rtmpPort,
     httpPort,
+    srtPort,
     logs,
     rtmpUrl: (p) => `rtmp://127.0.0.1:${rtmpPort}/${p}`,
     httpUrl: (p) => `http://127.0.0.1:${httpPort}/${p}`,
+    srtUrl: (id, options) => `srt://127.0.0.1:${srtPort}?streamid=${id}${options ? '&' + options : ''}`,
     close: () => gateway.close(),
   };
 }

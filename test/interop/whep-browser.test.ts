@@ -1,6 +1,7 @@
 /**
- * Acceptance (issue 3): ffmpeg publishes H264 + AAC over RTMP; headless Chromium plays it over WHEP:
- * frames decode at the published size and a WebAudio analyser finds the 1 kHz tone (AAC → Opus).
+ * Acceptance (issues 3 and 4): ffmpeg publishes H264 + AAC over RTMP, or as MPEG-TS over SRT;
+ * headless Chromium plays it over WHEP: frames decode at the published size and a WebAudio analyser
+ * finds the 1 kHz tone (AAC → Opus).
  * Runs inside a loopback-only network namespace.
  */
 import assert from 'node:assert/strict';
@@ -66,12 +67,13 @@ if (!IN_LOOPBACK_NETNS) {
   });
 } else {
   const cases = [
-    { audioRate: 48000, aacDecoder: 'wasm' },
-    { audioRate: 44100, aacDecoder: 'wasm' },
-    { audioRate: 44100, aacDecoder: 'ffmpeg' },
+    { via: 'RTMP', audioRate: 48000, aacDecoder: 'wasm' },
+    { via: 'RTMP', audioRate: 44100, aacDecoder: 'wasm' },
+    { via: 'RTMP', audioRate: 44100, aacDecoder: 'ffmpeg' },
+    { via: 'SRT', audioRate: 48000, aacDecoder: 'wasm' },
   ] as const;
-  for (const { audioRate, aacDecoder } of cases) {
-    describe(`RTMP (AAC ${audioRate} Hz, ${aacDecoder} decoder) → WHEP in Chromium`, { concurrency: false }, () => {
+  for (const { via, audioRate, aacDecoder } of cases) {
+    describe(`${via} (AAC ${audioRate} Hz, ${aacDecoder} decoder) → WHEP in Chromium`, { concurrency: false }, () => {
       let gw: TestGateway;
       let pub: Publisher;
       let browser: Browser;
@@ -81,7 +83,10 @@ if (!IN_LOOPBACK_NETNS) {
       before(async () => {
         // werift leaves loopback out of its host candidates; the namespace has nothing else.
         gw = await startGateway({ webrtc: { additionalHosts: ['127.0.0.1'] }, transcode: { aacDecoder } });
-        pub = publish(gw.rtmpUrl('live/whep'), { size: '640x360', gop: 30, audioRate });
+        pub =
+          via === 'SRT'
+            ? publish(gw.srtUrl('publish:live/whep', 'pkt_size=1316'), { size: '640x360', gop: 30, audioRate, format: 'mpegts' })
+            : publish(gw.rtmpUrl('live/whep'), { size: '640x360', gop: 30, audioRate });
         await waitFor(() => gw.gateway.registry.get('live/whep')?.tracks.length === 2, 10000, 'stream live');
         site = await serveStatic({ '/': ['text/html', PAGE] });
         browser = await launchChromium([

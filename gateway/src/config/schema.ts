@@ -115,7 +115,7 @@ export const configSchema = z
           )
           .default([]),
         /** Packets sent with one key before livegate switches to a fresh one (libsrt: 2^24). */
-        keyRefreshPackets: z.number().int().min(1000).default(0x1000000),
+        keyRefreshPackets: z.number().int().min(100).default(0x1000000),
         /** Packets before and after the switch during which both keys are announced (libsrt: 2^16). */
         keyPreAnnouncePackets: z.number().int().min(1).default(0x10000),
       })

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'ERR_STREAM_NOT_FOUND'
   | 'ERR_SLOW_READER'
   | 'ERR_CONFIG'
+  | 'ERR_REJECTED'
   | 'ERR_CLOSED';
 
 export class LivegateError extends Error {
@@ -79,6 +80,17 @@ export class SlowReaderError extends LivegateError {
 export class ConfigError extends LivegateError {
   constructor(message: string) {
     super('ERR_CONFIG', message);
+  }
+}
+
+/** The peer refused us with a protocol-level code (e.g. an SRT handshake rejection). */
+export class RejectedError extends LivegateError {
+  constructor(
+    message: string,
+    /** The code as the protocol carries it (SRT: the handshake type, 1000 + reason). */
+    readonly rejectCode: number,
+  ) {
+    super('ERR_REJECTED', message);
   }
 }
 

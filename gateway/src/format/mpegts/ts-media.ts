@@ -77,6 +77,8 @@ export interface TsUnitSink {
   unit(unit: MediaUnit): void;
   /** Something dropped, with why (unsupported stream, video before its parameter sets …). */
   ignored(reason: string): void;
+  /** A transport-level problem the demuxer recovered from (continuity error, lost sync). */
+  warning?(reason: string): void;
 }
 
 export interface TsToUnitsOptions {
@@ -139,7 +141,7 @@ export class TsToUnits {
     options: TsToUnitsOptions = {},
   ) {
     this.demuxer = new TsDemuxer(
-      { tracks: (t) => this.onTracks(t), unit: (au) => this.onUnit(au) },
+      { tracks: (t) => this.onTracks(t), unit: (au) => this.onUnit(au), warning: (w) => sink.warning?.(w) },
       { maxPesSize: options.maxPesSize },
     );
   }

@@ -58,11 +58,14 @@ export interface SrtServerOptions {
   keyPreAnnouncePackets: number;
   /** A reader whose unsent backlog passes this skips to the next random access point. */
   readerMaxBacklogBytes: number;
+  /** Who may publish or read what (the authentication layer plugs in here). */
   access?: (request: SrtAccessRequest) => SrtAccessDecision;
 }
 
 export interface SrtSessionInfo {
   id: string;
+  /** livegate's SRT socket id for this connection. */
+  socketId: number;
   mode: SrtMode;
   path: string;
   streamId: string;
@@ -72,12 +75,15 @@ export interface SrtSessionInfo {
   latencyMs: number;
   peerLatencyMs: number;
   startedAt: string;
+  /** Publishers: TS continuity errors and sync losses in what arrived (after SRT's own recovery). */
+  transportErrors?: number;
   stats: SrtConnectionStats;
 }
 
 interface Session {
   readonly id: string;
   readonly info: Omit<SrtSessionInfo, 'stats'>;
+  transportErrors?: () => number;
   readonly conn: SrtConnection;
   readonly remote: RemoteInfo;
   readonly peerKey: string;
@@ -107,8 +113,13 @@ export class SrtServer {
    * production; tests set it close to 2^32 to cross the 32-bit timestamp wrap within seconds.
    */
   clockStartUs = 0;
+  /** The access policy (from the options; the authentication layer may set it later). */
+  access: ((request: SrtAccessRequest) => SrtAccessDecision) | null;
+  private readonly refusals = new Map<string, { at: number; suppressed: number }>();
 
-  constructor(private readonly o: SrtServerOptions) {}
+  constructor(private readonly o: SrtServerOptions) {
+    this.access = o.access ?? null;
+  }
 
   listen(port: number, host: string): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -125,7 +136,11 @@ export class SrtServer {
   }
 
   sessions(): SrtSessionInfo[] {
-    return [...this.bySocketId.values()].map((s) => ({ ...s.info, stats: s.conn.stats() }));
+    return [...this.bySocketId.values()].map((s) => ({
+      ...s.info,
+      ...(s.transportErrors ? { transportErrors: s.transportErrors() } : {}),
+      stats: s.conn.stats(),
+    }));
   }
 
   closeAll(reason: string): void {
@@ -189,7 +204,7 @@ export class SrtServer {
   private conclusion(hs: Handshake, timestamp: number, rinfo: RemoteInfo, peerKey: string, now: number): void {
     const remote = `${rinfo.address}:${rinfo.port}`;
     const reject = (code: number, reason: string): void => {
-      this.o.log.info('srt connection refused', { remote, code: 1000 + code, reason, streamId: hs.streamId });
+      this.logRefusal(rinfo.address, code, { remote, code: 1000 + code, reason, streamId: hs.streamId });
       const packet = this.handshakePacket(rejection(hs, code, this.listenerSocketId, rinfo.address), hs.socketId);
       this.rememberRejection(peerKey, packet);
       this.send(packet, rinfo);
@@ -204,7 +219,7 @@ export class SrtServer {
     // A bare path: publish to a path nobody publishes, read one that is live.
     const mode: SrtMode = parsed.request.mode ?? (this.o.registry.get(path) ? 'read' : 'publish');
     const request: SrtAccessRequest = { ...parsed.request, path, mode, remoteAddress: remote, streamId: hs.streamId ?? '' };
-    const denied = this.o.access?.(request);
+    const denied = this.access?.(request);
     if (denied) return reject(denied.code, denied.reason);
 
     const passphrase = this.passphraseFor(path, mode);
@@ -262,6 +277,7 @@ export class SrtServer {
       log,
       info: {
         id,
+        socketId: localSocketId,
         mode,
         path,
         streamId: hs.streamId ?? '',
@@ -285,6 +301,7 @@ export class SrtServer {
       const live = stream;
       const ingest = new SrtToStream(live, (reason) => log.warn('media ignored', { reason }));
       onData = (payload) => ingest.push(payload, performance.now());
+      session.transportErrors = () => ingest.transportErrors;
       onClose = (reason) => {
         ingest.end();
         this.o.registry.unpublish(live, reason);
@@ -370,6 +387,20 @@ export class SrtServer {
       if (p !== undefined) return p;
     }
     return null;
+  }
+
+  /** A refused caller usually retries at once, again and again (srt-live-transmit does): log once per 5 s. */
+  private logRefusal(address: string, code: number, fields: { [k: string]: string | number | undefined }): void {
+    const key = `${address}|${code}`;
+    const now = Date.now();
+    const last = this.refusals.get(key);
+    if (last && now - last.at < 5000) {
+      last.suppressed++;
+      return;
+    }
+    if (this.refusals.size > 1000) this.refusals.clear();
+    this.refusals.set(key, { at: now, suppressed: 0 });
+    this.o.log.info('srt connection refused', { ...fields, repeatsSuppressed: last?.suppressed || undefined });
   }
 
   private rememberRejection(peerKey: string, packet: Buffer): void {

@@ -23,7 +23,16 @@ export interface StreamIdRequest {
 export type StreamIdResult = { ok: true; request: StreamIdRequest } | { ok: false; reason: string; badMode?: boolean };
 
 export function parseStreamId(raw: string): StreamIdResult {
-  const id = raw.trim();
+  let id = raw.trim();
+  // Some callers send the id percent-encoded (newer ffmpeg decodes it, others pass what the user
+  // typed); no valid path or key contains '%', so decoding is safe.
+  if (/%[0-9a-fA-F]{2}/.test(id)) {
+    try {
+      id = decodeURIComponent(id);
+    } catch {
+      return { ok: false, reason: 'stream id has broken percent-encoding' };
+    }
+  }
   if (id.length === 0) return { ok: false, reason: 'empty stream id' };
   if (id.startsWith('#!::')) return parseAccessControl(id.slice(4));
   if (id.startsWith('#!:{')) return { ok: false, reason: 'nested #!:{…} stream ids are not supported' };

@@ -10,6 +10,8 @@ export class SrtToStream {
   private readonly ts: TsToUnits;
   private pending: MediaUnit[] = [];
   ignored = 0;
+  /** Continuity errors and lost TS sync seen in what the publisher sent. */
+  transportErrors = 0;
 
   constructor(
     private readonly stream: Stream,
@@ -24,6 +26,9 @@ export class SrtToStream {
       ignored: (reason) => {
         this.ignored++;
         onIgnored(reason);
+      },
+      warning: (reason) => {
+        if (this.transportErrors++ === 0) onIgnored(reason);
       },
     });
   }
