@@ -63,8 +63,8 @@ export function sltPublish(srtUri: string, o: { size?: string; bitrate?: string;
 }
 
 /** srt-live-transmit as a caller reading `srtUri`; the received TS bytes are kept. */
-export function sltRead(srtUri: string): Proc & { bytes(): Buffer } {
-  const slt = spawn('srt-live-transmit', ['-q', srtUri, 'file://con'], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function sltRead(srtUri: string, extraArgs: string[] = []): Proc & { bytes(): Buffer } {
+  const slt = spawn('srt-live-transmit', ['-q', ...extraArgs, srtUri, 'file://con'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: Buffer[] = [];
   let size = 0;
   slt.stdout!.on('data', (d: Buffer) => {

@@ -69,12 +69,18 @@ export interface SrtConnectionStats {
   bytesReceived: number;
   packetsLost: number;
   packetsRecovered: number;
+  /** Given up: received side (too late, or at the sender's request) and sent side. */
   packetsDropped: number;
+  packetsDroppedTooLate: number;
+  packetsDroppedByRequest: number;
   packetsSent: number;
   bytesSent: number;
   packetsRetransmitted: number;
   packetsReportedLost: number;
   packetsUndecryptable: number;
+  /** Key switches: done by this side's sender, and announced by the peer (in-band KMREQ). */
+  keySwitches: number;
+  peerKeyAnnouncements: number;
   /** Packets waiting in the send queue, and not yet acknowledged. */
   sendInFlight: number;
   receiveBuffered: number;
@@ -85,6 +91,8 @@ const KEEPALIVE_US = 1_000_000;
 const MIN_NAK_INTERVAL_US = 20_000;
 const KM_RETRY_US = 1_000_000;
 const TS_WRAP = 2 ** 32;
+/** After a repeated handshake, data waits this long before it starts over. */
+const REWIND_HOLD_US = 20_000;
 
 export class SrtConnection {
   private readonly receiver: SrtReceiver;
@@ -98,6 +106,7 @@ export class SrtConnection {
   private readonly ackTimes = new Map<number, number>();
   private rttUs = 100_000;
   private rttVarUs = 50_000;
+  private rttMeasured = false;
   private rateStart = 0;
   private rateBytesIn = 0;
   private rateBytesOut = 0;
@@ -106,19 +115,29 @@ export class SrtConnection {
   private sendBps = 0;
   private receivePps = 0;
   private undecryptable = 0;
-  /** Keys: what decrypts incoming packets, and the sender's current key (1 even, 2 odd). */
-  private keys: KeyMaterial | null;
+  private keySwitches = 0;
+  private peerKeyAnnouncements = 0;
+  /**
+   * Keys, one set per direction (both start as the handshake's): what decrypts incoming packets
+   * (the peer refreshes it in-band), and what this side encrypts with (refreshed here); `sendKey`
+   * is the slot in use (1 even, 2 odd).
+   */
+  private recvKeys: KeyMaterial | null;
+  private sendKeys: KeyMaterial | null;
   private sendKey: 1 | 2 = 1;
   private sentWithKey = 0;
   private pendingKm: { msg: Buffer; sentAt: number; tries: number } | null = null;
   private retiring = false;
   /** The time of the call being handled (µs): control packets sent meanwhile carry it. */
   private nowUs = 0;
+  private lastSourceUs = 0;
+  private heardFromPeer = false;
 
   constructor(private readonly o: SrtConnectionOptions) {
     this.lastReceivedAt = o.peerHandshakeAtUs;
-    this.keys = o.crypto?.km ?? null;
-    if (this.keys && !this.keys.even && this.keys.odd) this.sendKey = 2;
+    this.recvKeys = o.crypto?.km ?? null;
+    this.sendKeys = o.crypto?.km ?? null;
+    if (this.sendKeys && !this.sendKeys.even && this.sendKeys.odd) this.sendKey = 2;
     this.receiver = new SrtReceiver({
       isn: o.isn,
       latencyUs: o.recvLatencyUs,
@@ -153,21 +172,36 @@ export class SrtConnection {
     return Math.floor(nowUs - this.o.startUs) % TS_WRAP;
   }
 
-  /** Sends one payload (≤ 1456 bytes; 1316 = 7 TS packets). The Buffer is kept, not copied. */
-  write(payload: Buffer, nowUs: number): void {
+  /**
+   * Sends one payload (≤ 1456 bytes; 1316 = 7 TS packets). The Buffer is kept, not copied.
+   * `sourceUs` (default: now) is when the payload is due: a burst (a cached GOP for a new reader) can
+   * be spread out by giving later source times. Stamps never go backwards.
+   */
+  write(payload: Buffer, nowUs: number, sourceUs = nowUs): void {
     if (this.closed) return;
     this.nowUs = nowUs;
+    const source = (this.lastSourceUs = Math.max(sourceUs, this.lastSourceUs));
     let key = 0;
-    if (this.keys) {
-      const sek = this.sendKey === 1 ? this.keys.even : this.keys.odd;
-      if (sek) {
-        payload = cryptPayload(sek, this.keys.salt, this.sender.nextSequence, payload);
-        key = this.sendKey;
-        this.countKeyUse(nowUs);
-      }
+    if (this.sendKeys) {
+      // The slot in use always holds a key: this side alone changes its sending keys.
+      const sek = (this.sendKey === 1 ? this.sendKeys.even : this.sendKeys.odd)!;
+      payload = cryptPayload(sek, this.sendKeys.salt, this.sender.nextSequence, payload);
+      key = this.sendKey;
+      this.countKeyUse(nowUs);
     }
-    this.sender.write(payload, this.timestamp(nowUs), key, nowUs);
+    this.sender.write(payload, this.timestamp(source), key, source);
     this.sender.poll(nowUs);
+  }
+
+  /**
+   * The peer sent its handshake again although we answered it. A libsrt caller does that for every
+   * data packet that reaches it before it has taken our answer in — and throws that packet away.
+   * Until we have heard from it on the connection, start the data over once it has settled.
+   */
+  handshakeRepeated(nowUs: number): void {
+    if (this.heardFromPeer) return;
+    this.nowUs = nowUs;
+    this.sender.rewind(nowUs, REWIND_HOLD_US);
   }
 
   /** One packet from the peer (the server has already matched its destination socket id). */
@@ -175,6 +209,7 @@ export class SrtConnection {
     if (this.closed) return;
     this.nowUs = nowUs;
     this.lastReceivedAt = nowUs;
+    this.heardFromPeer = true;
     try {
       if (!p.control) return this.data(p.seq, p.timestamp, p.retransmitted, p.key, p.payload, nowUs);
       switch (p.type) {
@@ -186,13 +221,14 @@ export class SrtConnection {
             if (ack.rttUs !== undefined && ack.rttUs > 0 && ack.rttUs < 10_000_000) {
               this.rttUs = ack.rttUs;
               this.rttVarUs = ack.rttVarUs ?? this.rttVarUs;
+              this.sender.rttUs = ack.rttUs;
             }
           }
           this.sender.poll(nowUs);
           break;
         }
         case ControlType.Nak:
-          this.sender.onNak(decodeLossList(p.cif));
+          this.sender.onNak(decodeLossList(p.cif), nowUs);
           this.sender.poll(nowUs);
           break;
         case ControlType.AckAck:
@@ -232,7 +268,8 @@ export class SrtConnection {
     }
     this.receiver.poll(nowUs);
     if (nowUs - this.lastAckAt >= ACK_INTERVAL_US) this.sendAck(nowUs);
-    const nakInterval = Math.max(MIN_NAK_INTERVAL_US, this.rttUs + 4 * this.rttVarUs);
+    // §4.8.2: re-report losses every RTT + 4·RTTVar, but often enough for several tries within the latency.
+    const nakInterval = Math.min(Math.max(MIN_NAK_INTERVAL_US, this.rttUs + 4 * this.rttVarUs), Math.max(MIN_NAK_INTERVAL_US, this.o.recvLatencyUs / 4));
     const lost = this.receiver.lossesToReport(nowUs, nakInterval);
     if (lost.length > 0) this.sendNak(lost);
     this.sender.poll(nowUs);
@@ -268,25 +305,29 @@ export class SrtConnection {
       packetsLost: r.lost,
       packetsRecovered: r.recovered,
       packetsDropped: r.dropped + s.dropped,
+      packetsDroppedTooLate: r.droppedTooLate,
+      packetsDroppedByRequest: r.droppedByRequest,
       packetsSent: s.sent,
       bytesSent: s.bytesSent,
       packetsRetransmitted: s.retransmitted,
       packetsReportedLost: s.lossReported,
       packetsUndecryptable: this.undecryptable,
+      keySwitches: this.keySwitches,
+      peerKeyAnnouncements: this.peerKeyAnnouncements,
       sendInFlight: this.sender.inFlight,
       receiveBuffered: this.receiver.buffered,
     };
   }
 
   private data(seq: number, ts: number, retransmitted: boolean, key: number, payload: Buffer, nowUs: number): void {
-    if (this.keys) {
-      const sek = key === 1 ? this.keys.even : key === 2 ? this.keys.odd : null;
+    if (this.recvKeys) {
+      const sek = key === 1 ? this.recvKeys.even : key === 2 ? this.recvKeys.odd : null;
       if (!sek) {
         // Clear text on an encrypted connection, or a key we were never given: not accepted.
         this.undecryptable++;
         return;
       }
-      payload = cryptPayload(sek, this.keys.salt, seq, payload);
+      payload = cryptPayload(sek, this.recvKeys.salt, seq, payload);
     } else if (key !== 0) {
       this.undecryptable++;
       return;
@@ -327,6 +368,13 @@ export class SrtConnection {
     if (sentAt === undefined) return;
     this.ackTimes.delete(ackNo);
     const sample = nowUs - sentAt;
+    if (!this.rttMeasured) {
+      // RFC 6298 §2.2: the first measurement replaces the initial guess.
+      this.rttMeasured = true;
+      this.rttUs = sample;
+      this.rttVarUs = sample / 2;
+      return;
+    }
     // RFC 6298-style smoothing, as §4.10 prescribes.
     this.rttVarUs = (3 * this.rttVarUs + Math.abs(this.rttUs - sample)) / 4;
     this.rttUs = (7 * this.rttUs + sample) / 8;
@@ -345,10 +393,8 @@ export class SrtConnection {
         return;
       }
       // The peer refreshes its keys: keep what it announces, answer with the same message.
-      const prev: KeyMaterial | null = this.keys;
-      this.keys = { keyLength: r.km.keyLength, salt: r.km.salt, even: r.km.even ?? prev?.even ?? null, odd: r.km.odd ?? prev?.odd ?? null };
-      if (r.km.even && !r.km.odd) this.keys.odd = null;
-      if (r.km.odd && !r.km.even) this.keys.even = null;
+      this.peerKeyAnnouncements++;
+      this.recvKeys = { keyLength: r.km.keyLength, salt: r.km.salt, even: r.km.even, odd: r.km.odd };
       this.control(ControlType.UserDefined, UserSubtype.KmRsp, 0, cif);
     } else if (subtype === UserSubtype.KmRsp) {
       this.pendingKm = null;
@@ -358,25 +404,26 @@ export class SrtConnection {
   /** Sender-side key refresh: announce the next key, switch to it, then retire the old one. */
   private countKeyUse(nowUs: number): void {
     const c = this.o.crypto!;
-    const keys = this.keys!;
+    const keys = this.sendKeys!;
     this.sentWithKey++;
     if (this.sentWithKey === c.refreshPackets - c.preAnnouncePackets) {
       const fresh = randomBytes(keys.keyLength);
-      this.keys = this.sendKey === 1 ? { ...keys, odd: fresh } : { ...keys, even: fresh };
+      this.sendKeys = this.sendKey === 1 ? { ...keys, odd: fresh } : { ...keys, even: fresh };
       this.announceKeys(nowUs);
     } else if (this.sentWithKey >= c.refreshPackets) {
       this.sendKey = this.sendKey === 1 ? 2 : 1;
       this.sentWithKey = 0;
+      this.keySwitches++;
       this.retiring = true;
     } else if (this.retiring && this.sentWithKey === c.preAnnouncePackets) {
       this.retiring = false;
-      this.keys = this.sendKey === 1 ? { ...keys, odd: null } : { ...keys, even: null };
+      this.sendKeys = this.sendKey === 1 ? { ...keys, odd: null } : { ...keys, even: null };
       this.announceKeys(nowUs);
     }
   }
 
   private announceKeys(nowUs: number): void {
-    const msg = encodeKeyMaterial(this.keys!, this.o.crypto!.passphrase);
+    const msg = encodeKeyMaterial(this.sendKeys!, this.o.crypto!.passphrase);
     this.pendingKm = { msg, sentAt: nowUs, tries: 0 };
     this.control(ControlType.UserDefined, UserSubtype.KmReq, 0, msg);
   }

@@ -11,8 +11,16 @@ import { TS_PACKET_SIZE } from '../../format/mpegts/demuxer.js';
 import { UnitsToTs } from '../../format/mpegts/ts-media.js';
 import { LIVE_PAYLOAD_SIZE } from './packet.js';
 
+/** A cached payload and the decode time (90 kHz) of the unit it belongs to. */
+export interface CachedPayload {
+  payload: Buffer;
+  dts: number;
+}
+
 /** One SRT reader, as the feed sees it. */
 export interface TsFeedReader {
+  /** The start: the payloads since the last random access point, with their media times. */
+  start(cached: readonly CachedPayload[]): void;
   /** Payloads of one unit; `randomAccess` when a reader may start (or resume) here. */
   payloads(payloads: readonly Buffer[], randomAccess: boolean): void;
   end(reason: string): void;
@@ -26,7 +34,7 @@ export class TsFeed implements ReaderSink {
   private readonly ts = new UnitsToTs();
   private readonly readers = new Set<TsFeedReader>();
   /** Payloads since the last random access point. */
-  private cache: Buffer[] = [];
+  private cache: CachedPayload[] = [];
   private cacheBytes = 0;
   private cacheValid = false;
   private ended = false;
@@ -39,7 +47,7 @@ export class TsFeed implements ReaderSink {
 
   add(reader: TsFeedReader): void {
     this.readers.add(reader);
-    if (this.cacheValid && this.cache.length > 0) reader.payloads(this.cache, true);
+    if (this.cacheValid && this.cache.length > 0) reader.start(this.cache);
   }
 
   remove(reader: TsFeedReader): void {
@@ -73,7 +81,7 @@ export class TsFeed implements ReaderSink {
       if (this.cacheBytes > MAX_CACHE_BYTES) {
         this.cache = [];
         this.cacheValid = false;
-      } else this.cache.push(...payloads);
+      } else for (const payload of payloads) this.cache.push({ payload, dts: unit.dts });
     }
     for (const r of this.readers) r.payloads(payloads, randomAccess);
   }

@@ -170,9 +170,10 @@ export function encodeHandshake(hs: Handshake): Buffer {
   const parts: Buffer[] = [base];
   if (hs.hsReq) parts.push(hsExtension(ExtType.HsReq, hs.hsReq));
   if (hs.hsRsp) parts.push(hsExtension(ExtType.HsRsp, hs.hsRsp));
+  // libsrt's order: HSREQ/HSRSP, SID, then KMREQ/KMRSP.
+  if (hs.streamId !== undefined) parts.push(rawExtension(ExtType.Sid, encodeStreamId(hs.streamId)));
   if (hs.kmReq) parts.push(rawExtension(ExtType.KmReq, hs.kmReq));
   if (hs.kmRsp) parts.push(rawExtension(ExtType.KmRsp, hs.kmRsp));
-  if (hs.streamId !== undefined) parts.push(rawExtension(ExtType.Sid, encodeStreamId(hs.streamId)));
   return Buffer.concat(parts);
 }
 

@@ -33,6 +33,8 @@ export interface ReceiverStats {
   lost: number;
   /** Packets given up: too late, or dropped by the sender's request. */
   dropped: number;
+  droppedTooLate: number;
+  droppedByRequest: number;
   /** Duplicates, late arrivals and packets past the window. */
   discarded: number;
 }
@@ -63,7 +65,7 @@ export class SrtReceiver {
   private timeBase: number;
   private driftSum = 0;
   private driftCount = 0;
-  readonly stats: ReceiverStats = { received: 0, bytesReceived: 0, recovered: 0, lost: 0, dropped: 0, discarded: 0 };
+  readonly stats: ReceiverStats = { received: 0, bytesReceived: 0, recovered: 0, lost: 0, dropped: 0, droppedTooLate: 0, droppedByRequest: 0, discarded: 0 };
 
   constructor(private readonly o: ReceiverOptions) {
     let size = 1;
@@ -141,6 +143,7 @@ export class SrtReceiver {
         this.ring[s & this.mask] = DROPPED;
         this.removeLoss(s);
         this.stats.dropped++;
+        this.stats.droppedByRequest++;
         if (seqDiff(this.maxSeq, s) > 0) this.maxSeq = s;
       }
     }
@@ -172,8 +175,16 @@ export class SrtReceiver {
       const nextEntry = this.ring[next & this.mask] as { ts: number };
       if (nextEntry.ts > due) return;
       const skipped = seqDiff(this.nextDeliver, next);
-      for (let i = 0, s = this.nextDeliver; i < skipped; i++, s = seqNext(s)) this.removeLoss(s);
-      this.stats.dropped += skipped;
+      for (let i = 0, s = this.nextDeliver; i < skipped; i++, s = seqNext(s)) {
+        const at = s & this.mask;
+        if (this.ring[at] === DROPPED) {
+          this.ring[at] = undefined; // already counted when the sender asked for the drop
+          continue;
+        }
+        this.removeLoss(s);
+        this.stats.dropped++;
+        this.stats.droppedTooLate++;
+      }
       this.nextDeliver = next;
     }
   }

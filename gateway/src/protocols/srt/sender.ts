@@ -45,6 +45,10 @@ interface Entry {
   key: number;
   payload: Buffer;
   sent: boolean;
+  /** When it last went out (µs). */
+  sentAt: number;
+  /** When it was last retransmitted (µs): a NAK within an RTT of that is not answered again. */
+  resentAt: number;
 }
 
 /** Drop threshold floor (libsrt keeps live packets at least 1 s). */
@@ -55,6 +59,16 @@ const RATE_WINDOW_US = 1_000_000;
 /** Until the input rate is measured, pace at 30 Mb/s. */
 const INITIAL_RATE_BPS = 30_000_000 / 8;
 const MAX_BUFFERED = 65_536;
+/** The longest a packet waits in the pacing queue (at most a quarter of the peer's latency). */
+const MAX_QUEUE_DELAY_US = 30_000;
+/** A queue drains at up to this many times the LiveCC rate … */
+const MAX_BOOST = 4;
+/** … with credit for one 5 ms timer period. */
+const CREDIT_US = 5_000;
+/** Shortest wait before an unacknowledged retransmission is sent again. */
+const MIN_RESEND_US = 30_000;
+/** A NAK this soon after a retransmission of the same packet crossed it on the way: not answered. */
+const MAX_SUPPRESS_US = 30_000;
 
 export class SrtSender {
   private nextSeq: number;
@@ -66,6 +80,11 @@ export class SrtSender {
   private unsent = 0;
   private readonly rexmit: number[] = [];
   private readonly rexmitSet = new Set<number>();
+  /** Retransmitted packets not yet acknowledged: resent if the ACK point stays before them. */
+  private readonly suspects = new Set<number>();
+  /** No data goes out before this time (µs): see `rewind`. */
+  private holdUntil = 0;
+  private unsentBytes = 0;
   private tokens = BURST_PACKETS * 1500;
   private lastRefill = 0;
   private rateBps = INITIAL_RATE_BPS;
@@ -84,9 +103,7 @@ export class SrtSender {
 
   /** Bytes waiting to be sent for the first time (for the reader's back-pressure). */
   get queuedBytes(): number {
-    let n = 0;
-    for (let i = this.unsent; i < this.buffer.length; i++) n += this.buffer[i]!.payload.length;
-    return n;
+    return this.unsentBytes;
   }
 
   /** The sequence number the next `write` gets (it is the AES-CTR packet index, so encryption needs it first). */
@@ -98,13 +115,18 @@ export class SrtSender {
     return this.rateBps;
   }
 
-  /** Queues one payload (≤ 1456 bytes) stamped with its source time `ts`. */
-  write(payload: Buffer, ts: number, key: number, nowUs: number): void {
+  /**
+   * Queues one payload (≤ 1456 bytes) with its source time: `sourceUs` on the local clock and `ts`
+   * as the 32-bit wire stamp of it. It is sent no earlier than its source time (LiveCC), so the peer's
+   * TSBPD reproduces the pacing and every packet has the whole latency for its retransmissions.
+   */
+  write(payload: Buffer, ts: number, key: number, sourceUs: number): void {
     if (this.inFlight >= MAX_BUFFERED) this.drop(256);
-    this.buffer.push({ seq: this.nextSeq, msgno: this.msgno, ts, at: nowUs, key, payload, sent: false });
+    this.buffer.push({ seq: this.nextSeq, msgno: this.msgno, ts, at: sourceUs, key, payload, sent: false, sentAt: 0, resentAt: 0 });
+    this.unsentBytes += payload.length;
     this.nextSeq = seqNext(this.nextSeq);
     this.msgno = this.msgno >= MSGNO_MAX ? 1 : this.msgno + 1;
-    this.measure(payload.length, nowUs);
+    this.measure(payload.length, sourceUs);
   }
 
   /** The peer acknowledged everything before `lastAcked`. */
@@ -116,16 +138,42 @@ export class SrtSender {
     this.compact();
   }
 
-  /** The peer reports these packets lost: retransmit what is still buffered. */
-  onNak(ranges: readonly SeqRange[]): void {
+  /**
+   * How long after its source time a packet may still be useful to the peer. Its TSBPD clock starts
+   * when it takes our handshake answer in, which can be later than ours (a libsrt caller that missed
+   * the first answer): so a little past the latency.
+   */
+  private resendHorizon(): number {
+    return this.o.peerLatencyUs * 1.5 + 50_000;
+  }
+
+  private resendWait(): number {
+    return Math.max(Math.min(2 * this.rttUs + 10_000, this.o.peerLatencyUs / 4), MIN_RESEND_US);
+  }
+
+  /** The round-trip time as the peer measures it (from its ACKs), µs; 0 until it has said. */
+  rttUs = 0;
+
+  /**
+   * The peer reports these packets lost: retransmit what is still buffered — but not what went out
+   * less than an RTT ago (its retransmission may still be on the way; periodic NAKs repeat losses).
+   */
+  onNak(ranges: readonly SeqRange[], nowUs: number): void {
     const first = this.buffer[this.head]?.seq;
+    const sent = this.unsent - this.head;
     for (const r of ranges) {
-      const n = seqDiff(r.first, r.last);
-      this.stats.lossReported += n + 1;
-      if (first === undefined) continue;
-      for (let i = 0, s = r.first; i <= n && i < MAX_BUFFERED; i++, s = seqNext(s)) {
-        const idx = this.head + seqDiff(first, s);
-        if (idx < this.head || idx >= this.unsent) continue;
+      if (first === undefined || sent === 0) break;
+      // Only the part of the range that is still buffered and was sent: a hostile NAK naming
+      // millions of packets costs no more than the buffer.
+      const from = Math.max(0, seqDiff(first, r.first));
+      const to = Math.min(sent - 1, seqDiff(first, r.last));
+      if (to < from) continue;
+      this.stats.lossReported += to - from + 1;
+      for (let i = from; i <= to; i++) {
+        const e = this.buffer[this.head + i]!;
+        const s = e.seq;
+        // Until the peer has measured the RTT it reports a guess (libsrt: 100 ms): trust at most 30 ms of it.
+        if (nowUs - e.resentAt < Math.min(this.rttUs, MAX_SUPPRESS_US)) continue;
         if (!this.rexmitSet.has(s)) {
           this.rexmitSet.add(s);
           this.rexmit.push(s);
@@ -134,10 +182,29 @@ export class SrtSender {
     }
   }
 
+  /**
+   * Everything sent so far was thrown away by the peer (it was not connected yet): send it all again,
+   * in order, after `holdUs`. The source stamps stay, so the peer's TSBPD timing is unchanged.
+   */
+  rewind(nowUs: number, holdUs: number): void {
+    this.holdUntil = nowUs + holdUs;
+    if (this.unsent === this.head) return;
+    for (let i = this.head; i < this.unsent; i++) {
+      this.buffer[i]!.sent = false;
+      this.unsentBytes += this.buffer[i]!.payload.length;
+    }
+    this.unsent = this.head;
+    this.rexmit.length = 0;
+    this.rexmitSet.clear();
+    this.suspects.clear();
+  }
+
   /** Sends what pacing allows (retransmissions first) and drops what is too old. */
   poll(nowUs: number): void {
     this.refill(nowUs);
     if (this.o.tooLateDrop) this.dropTooLate(nowUs);
+    if (nowUs < this.holdUntil) return;
+    this.resendUnacknowledged(nowUs);
     const first = this.buffer[this.head]?.seq;
     while (this.rexmit.length > 0 && this.tokens > 0 && first !== undefined) {
       const s = this.rexmit.shift()!;
@@ -145,18 +212,52 @@ export class SrtSender {
       const idx = this.head + seqDiff(first, s);
       const e = idx >= this.head ? this.buffer[idx] : undefined;
       if (!e || e.seq !== s) continue;
+      e.sentAt = e.resentAt = nowUs;
+      this.suspects.add(e.seq);
       this.o.send(dataHeader(e.seq, e.msgno, e.key, true, e.ts, this.o.destId), e.payload);
       this.tokens -= e.payload.length + 44;
       this.stats.retransmitted++;
     }
     while (this.unsent < this.buffer.length && this.tokens > 0) {
+      if (this.buffer[this.unsent]!.at > nowUs) break; // its source time has not come yet
       if (seqDiff(this.buffer[this.head]!.seq, this.buffer[this.unsent]!.seq) >= this.o.flowWindow) break;
       const e = this.buffer[this.unsent++]!;
       e.sent = true;
+      e.sentAt = nowUs;
+      this.unsentBytes -= e.payload.length;
       this.o.send(dataHeader(e.seq, e.msgno, e.key, false, e.ts, this.o.destId), e.payload);
       this.tokens -= e.payload.length + 44;
       this.stats.sent++;
       this.stats.bytesSent += e.payload.length;
+    }
+  }
+
+  /**
+   * NAK-less retransmission, while a packet can still arrive in time. A retransmission can be lost
+   * too, and so can a NAK, and a libsrt receiver reports a loss again only after about a quarter of a
+   * second: a retransmitted packet still unacknowledged two RTTs later goes again.
+   */
+  private resendUnacknowledged(nowUs: number): void {
+    const head = this.buffer[this.head];
+    const wait = this.resendWait();
+    // The oldest unacknowledged packet, sent long enough ago to have been acknowledged: it is lost,
+    // and so was its NAK (the peer NAKs once, then only every ~250 ms: libsrt).
+    if (head && head.sent && nowUs - head.sentAt > wait && nowUs - head.at < this.resendHorizon() && !this.rexmitSet.has(head.seq)) {
+      this.rexmitSet.add(head.seq);
+      this.rexmit.push(head.seq);
+    }
+    if (this.suspects.size === 0) return;
+    for (const s of this.suspects) {
+      const idx = head ? seqDiff(head.seq, s) : -1;
+      const e = idx >= 0 ? this.buffer[this.head + idx] : undefined;
+      if (!e || e.seq !== s || nowUs - e.at > this.resendHorizon()) {
+        this.suspects.delete(s);
+        continue;
+      }
+      if (nowUs - e.sentAt > wait && !this.rexmitSet.has(s)) {
+        this.rexmitSet.add(s);
+        this.rexmit.push(s);
+      }
     }
   }
 
@@ -173,9 +274,18 @@ export class SrtSender {
     }
   }
 
+  /**
+   * Token bucket at the paced rate. A burst (a keyframe's packets arrive together) is spread out, but
+   * never so slowly that its last packet waits more than MAX_QUEUE_DELAY: a packet the pacer holds
+   * back eats into the receiver's latency, and a lost one needs that time for its retransmission.
+   */
   private refill(nowUs: number): void {
     if (this.lastRefill === 0) this.lastRefill = nowUs;
-    this.tokens = Math.min(this.tokens + ((nowUs - this.lastRefill) * this.rateBps) / 1e6, BURST_PACKETS * 1500);
+    const queued = this.queuedBytes + this.rexmit.length * 1316;
+    const drain = (queued * 1e6) / Math.min(MAX_QUEUE_DELAY_US, this.o.peerLatencyUs / 4 || MAX_QUEUE_DELAY_US);
+    const rate = Math.max(this.rateBps, Math.min(drain, MAX_BOOST * this.rateBps));
+    // Credit for at most one timer period at that rate (or the small burst): an idle spell is no licence to flood.
+    this.tokens = Math.min(this.tokens + ((nowUs - this.lastRefill) * rate) / 1e6, Math.max(BURST_PACKETS * 1500, (rate * CREDIT_US) / 1e6));
     this.lastRefill = nowUs;
   }
 
@@ -190,6 +300,7 @@ export class SrtSender {
   private drop(n: number): void {
     const first = this.buffer[this.head]!;
     const last = this.buffer[this.head + n - 1]!;
+    for (let i = Math.max(this.head, this.unsent); i < this.head + n; i++) this.unsentBytes -= this.buffer[i]!.payload.length;
     this.head += n;
     this.stats.dropped += n;
     for (const s of [...this.rexmitSet]) {

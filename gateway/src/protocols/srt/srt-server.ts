@@ -94,6 +94,8 @@ interface Session {
 }
 
 const TICK_MS = 5;
+/** A new reader's cached GOP is sent this much faster than real time. */
+const GOP_SPEEDUP = 4;
 /** Handshake answers kept for repeated CONCLUSIONs and rejections (a caller retries every 250 ms). */
 const REJECTION_MEMORY_MS = 5000;
 
@@ -190,7 +192,12 @@ export class SrtServer {
     if (hs.type !== HandshakeType.Conclusion) return; // rendezvous is not served
     const peerKey = `${rinfo.address}:${rinfo.port}:${hs.socketId}`;
     const existing = this.byPeer.get(peerKey);
-    if (existing) return this.send(existing.response, rinfo); // the caller did not get our answer
+    if (existing) {
+      // The caller has not taken our answer in yet: answer again, and tell the connection.
+      this.send(existing.response, rinfo);
+      existing.conn.handshakeRepeated(now);
+      return;
+    }
     const rejected = this.rejections.get(peerKey);
     if (rejected && Date.now() - rejected.at < REJECTION_MEMORY_MS) return this.send(rejected.packet, rinfo);
     if (!cookieValid(this.secret, rinfo.address, rinfo.port, hs.cookie, Date.now())) {
@@ -358,6 +365,14 @@ export class SrtServer {
     const max = this.o.readerMaxBacklogBytes;
     let waiting = true;
     return {
+      start: (cached) => {
+        // The cached GOP goes out at 4× real time (as WHEP paces it), not in one burst that
+        // would overflow buffers on the way and leave no time to retransmit what is lost.
+        waiting = false;
+        const now = performance.now() * 1000;
+        const first = cached[0]!.dts;
+        for (const c of cached) conn.write(c.payload, now, now + ((c.dts - first) * 100) / 9 / GOP_SPEEDUP);
+      },
       payloads: (payloads, randomAccess) => {
         if (waiting && !randomAccess) return;
         if (conn.backlog() > max) {
