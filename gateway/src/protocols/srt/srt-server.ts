@@ -193,7 +193,9 @@ export class SrtServer {
     const peerKey = `${rinfo.address}:${rinfo.port}:${hs.socketId}`;
     const existing = this.byPeer.get(peerKey);
     if (existing) {
-      // The caller has not taken our answer in yet: answer again, and tell the connection.
+      // The caller has not taken our answer in yet: answer again (stamped now, since the caller's
+      // TSBPD base comes from it), and tell the connection.
+      existing.response.writeUInt32BE(existing.conn.timestamp(now), 8);
       this.send(existing.response, rinfo);
       existing.conn.handshakeRepeated(now);
       return;
@@ -249,9 +251,12 @@ export class SrtServer {
     const id = sessionId('srt');
     const localSocketId = this.newSocketId();
     const n = negotiate(hs, hs.hsReq, this.o.latencyMs);
+    // The answer carries the connection's clock: the caller's TSBPD base is taken from it (§4.5.1.1).
+    const startUs = now - this.clockStartUs;
     const response = this.handshakePacket(
       conclusionResponse(hs, n, localSocketId, rinfo.address, km ? hs.kmReq! : null, km ? encryptionField(km.keyLength) : 0, 8192),
       hs.socketId,
+      Math.floor(this.clockStartUs) % 2 ** 32,
     );
     const log = this.o.log.child({ id, protocol: 'srt', remote, path, mode });
     let onData: (payload: Buffer) => void = () => {};
@@ -264,7 +269,7 @@ export class SrtServer {
       peerLatencyUs: n.peerRecvLatencyMs * 1000,
       peerFlowWindow: n.flowWindow,
       windowPackets: 8192,
-      startUs: now - this.clockStartUs,
+      startUs,
       peerHandshakeAtUs: now,
       peerHandshakeTs: timestamp,
       tooLateDrop: n.tooLateDrop,
@@ -427,8 +432,8 @@ export class SrtServer {
     this.rejections.set(peerKey, { packet, at: now });
   }
 
-  private handshakePacket(hs: Handshake, destId: number): Buffer {
-    return controlPacket(ControlType.Handshake, 0, 0, 0, destId, encodeHandshake(hs));
+  private handshakePacket(hs: Handshake, destId: number, timestamp = 0): Buffer {
+    return controlPacket(ControlType.Handshake, 0, 0, timestamp, destId, encodeHandshake(hs));
   }
 
   private send(parts: Buffer | readonly Buffer[], to: RemoteInfo): void {
