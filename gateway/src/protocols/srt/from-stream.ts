@@ -1,58 +1,31 @@
 /**
- * Stream → SRT readers. One TsFeed per stream muxes every unit into MPEG-TS once and cuts it into
- * 1316-byte payloads (7 TS packets); every SRT reader of the stream is handed the same payload
- * Buffers (its connection adds only its own 16-byte header, and encrypts when it must). Because one
- * muxer serves everyone, the continuity counters are the same for all readers, and a reader that
- * joins starts on the feed's last random access point (PAT/PMT + keyframe), kept here by reference.
+ * Stream → SRT readers. The TS muxing is done once per stream: a TsMuxReader, attached to the
+ * stream before its first SRT reader (so the stream hands it every unit first), muxes each unit into
+ * MPEG-TS and cuts it into 1316-byte payloads (7 TS packets), kept on the unit's memo. Every SRT
+ * reader is then an ordinary reader of the stream (the core's keyframe start and slow-reader rules
+ * apply) that hands those same payload Buffers to its connection, which adds only its own 16-byte
+ * header (and encrypts, when it must). One muxer for everyone also means the continuity counters are
+ * the same for every reader.
  */
 import type { MediaUnit, StreamMetadata, Track } from '../../core/media-unit.js';
 import type { ReaderSink, StreamStart } from '../../core/reader.js';
-import { TS_PACKET_SIZE } from '../../format/mpegts/demuxer.js';
 import { UnitsToTs } from '../../format/mpegts/ts-media.js';
 import { LIVE_PAYLOAD_SIZE } from './packet.js';
 
-/** A cached payload and the decode time (90 kHz) of the unit it belongs to. */
-export interface CachedPayload {
-  payload: Buffer;
-  dts: number;
-}
+const NONE: readonly Buffer[] = [];
 
-/** One SRT reader, as the feed sees it. */
-export interface TsFeedReader {
-  /** The start: the payloads since the last random access point, with their media times. */
-  start(cached: readonly CachedPayload[]): void;
-  /** Payloads of one unit; `randomAccess` when a reader may start (or resume) here. */
-  payloads(payloads: readonly Buffer[], randomAccess: boolean): void;
-  end(reason: string): void;
-}
-
-const PAT_PID = 0;
-/** The feed's cache of the current GOP is bounded like the core's. */
-const MAX_CACHE_BYTES = 32 * 1024 * 1024;
-
-export class TsFeed implements ReaderSink {
+/**
+ * Muxes every unit of a stream into TS payloads, once. Writes nothing anywhere. Each muxer keeps its
+ * payloads under its own memo key: a later muxer of the same stream (after every SRT reader had
+ * left) counts continuity afresh, so it must not reuse an earlier one's bytes.
+ */
+export class TsMuxReader implements ReaderSink {
   private readonly ts = new UnitsToTs();
-  private readonly readers = new Set<TsFeedReader>();
-  /** Payloads since the last random access point. */
-  private cache: CachedPayload[] = [];
-  private cacheBytes = 0;
-  private cacheValid = false;
-  private ended = false;
+  private readonly key = Symbol('srt.tsPayloads');
 
-  constructor(private readonly onIdle: () => void) {}
-
-  get readerCount(): number {
-    return this.readers.size;
-  }
-
-  add(reader: TsFeedReader): void {
-    this.readers.add(reader);
-    if (this.cacheValid && this.cache.length > 0) reader.start(this.cache);
-  }
-
-  remove(reader: TsFeedReader): void {
-    this.readers.delete(reader);
-    if (this.readers.size === 0) this.onIdle();
+  /** The unit's TS payloads, once this muxer has seen it. */
+  payloadsOf(unit: MediaUnit): readonly Buffer[] | undefined {
+    return unit.memo[this.key] as readonly Buffer[] | undefined;
   }
 
   start(info: StreamStart): void {
@@ -63,44 +36,81 @@ export class TsFeed implements ReaderSink {
     this.ts.setTracks(tracks);
   }
 
-  metadata(_meta: StreamMetadata): void {}
-
   unit(unit: MediaUnit): void {
+    if (unit.memo[this.key]) return;
     const bytes = this.ts.mux(unit);
-    if (bytes.length === 0) return;
-    const randomAccess = bytes.length >= TS_PACKET_SIZE && ((bytes[1]! & 0x1f) << 8 | bytes[2]!) === PAT_PID;
+    if (bytes.length === 0) {
+      unit.memo[this.key] = NONE;
+      return;
+    }
     const payloads: Buffer[] = [];
     for (let pos = 0; pos < bytes.length; pos += LIVE_PAYLOAD_SIZE) payloads.push(bytes.subarray(pos, pos + LIVE_PAYLOAD_SIZE));
-    if (randomAccess) {
-      this.cache = [];
-      this.cacheBytes = 0;
-      this.cacheValid = true;
-    }
-    if (this.cacheValid) {
-      this.cacheBytes += bytes.length;
-      if (this.cacheBytes > MAX_CACHE_BYTES) {
-        this.cache = [];
-        this.cacheValid = false;
-      } else for (const payload of payloads) this.cache.push({ payload, dts: unit.dts });
-    }
-    for (const r of this.readers) r.payloads(payloads, randomAccess);
+    unit.memo[this.key] = payloads;
   }
 
-  end(reason: string): void {
-    if (this.ended) return;
-    this.ended = true;
-    const readers = [...this.readers];
-    this.readers.clear();
-    this.cache = [];
-    for (const r of readers) r.end(reason);
-  }
-
-  /** The feed never holds bytes back itself: each reader has its own limit. */
+  metadata(_meta: StreamMetadata): void {}
+  end(): void {}
+  drop(): void {}
   backlog(): number {
     return 0;
   }
+}
+
+/** What an SRT reader needs of its connection. */
+export interface SrtReaderConnection {
+  /** Queues one payload, due at `sourceUs` (µs, local clock). */
+  write(payload: Buffer, nowUs: number, sourceUs: number): void;
+  backlog(): number;
+  close(reason: string): void;
+}
+
+/** A new reader's cached GOP is sent this much faster than real time (as WHEP paces it). */
+export const GOP_SPEEDUP = 4;
+
+/** One SRT reader of a stream. */
+export class SrtReader implements ReaderSink {
+  /** While the stream replays its cached GOP (synchronously, in `addReader`). */
+  private replay: { startUs: number; firstDts: number | null } | null = null;
+
+  constructor(
+    private readonly conn: SrtReaderConnection,
+    private readonly mux: TsMuxReader,
+  ) {}
+
+  start(): void {
+    this.replay = { startUs: performance.now() * 1000, firstDts: null };
+    // The replay happens in the same turn of the event loop; live units come later.
+    queueMicrotask(() => (this.replay = null));
+  }
+
+  unit(unit: MediaUnit): void {
+    const payloads = this.mux.payloadsOf(unit);
+    if (!payloads || payloads.length === 0) return;
+    const now = performance.now() * 1000;
+    let due = now;
+    const replay = this.replay;
+    if (replay) {
+      // The cached GOP is spread out by source time, not sent in one burst that would overflow
+      // buffers on the way and leave no time to retransmit what is lost.
+      replay.firstDts ??= unit.dts;
+      // Audio muxed late can be older than the keyframe: it is due at once.
+      due = replay.startUs + (Math.max(0, unit.dts - replay.firstDts) * 100) / 9 / GOP_SPEEDUP;
+    }
+    for (const p of payloads) this.conn.write(p, now, due);
+  }
+
+  trackUpdate(): void {}
+  metadata(): void {}
+
+  end(reason: string): void {
+    this.conn.close(`stream ended: ${reason}`);
+  }
+
+  backlog(): number {
+    return this.conn.backlog();
+  }
 
   drop(reason: string): void {
-    this.end(reason);
+    this.conn.close(reason);
   }
 }

@@ -2,17 +2,17 @@
  * The SRT listener: one UDP port for every connection, demultiplexed by destination socket id
  * (0 = handshake). It answers handshakes (SYN cookies, so an INDUCTION flood costs no state),
  * decides who may publish or read what, turns refusals into SRT rejection codes, and ties each
- * connection to a stream: `publish` through SrtToStream, `read` through the stream's TsFeed.
+ * connection to a stream: `publish` through SrtToStream, `read` as an SrtReader of the stream.
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { describeError, StreamBusyError } from '../../core/errors.js';
 import { sessionId, type Logger } from '../../core/log.js';
-import type { Stream } from '../../core/stream.js';
+import type { ReaderHandle, Stream } from '../../core/stream.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
 import { SrtConnection, type SrtConnectionStats } from './connection.js';
 import { decodeKeyMaterial, type KeyMaterial } from './crypto.js';
-import { TsFeed, type TsFeedReader } from './from-stream.js';
+import { SrtReader, TsMuxReader } from './from-stream.js';
 import { encodeHandshake, encryptionField, HandshakeType, parseHandshake, type Handshake } from './handshake.js';
 import {
   AccessReject,
@@ -89,13 +89,13 @@ interface Session {
   readonly peerKey: string;
   readonly localSocketId: number;
   readonly response: Buffer;
+  /** The query part of the stream id (`token=…`), kept for authentication. */
+  readonly query?: string;
   readonly log: Logger;
   close(reason: string): void;
 }
 
 const TICK_MS = 5;
-/** A new reader's cached GOP is sent this much faster than real time. */
-const GOP_SPEEDUP = 4;
 /** Handshake answers kept for repeated CONCLUSIONs and rejections (a caller retries every 250 ms). */
 const REJECTION_MEMORY_MS = 5000;
 
@@ -105,7 +105,8 @@ export class SrtServer {
   private readonly bySocketId = new Map<number, Session>();
   private readonly byPeer = new Map<string, Session>();
   private readonly rejections = new Map<string, { packet: Buffer; at: number }>();
-  private readonly feeds = new Map<Stream, TsFeed>();
+  /** The TS muxer reader of each stream that has SRT readers, and how many it serves. */
+  private readonly muxers = new Map<Stream, { muxer: TsMuxReader; handle: ReaderHandle; readers: number }>();
   private timer: NodeJS.Timeout | null = null;
   private readonly listenerSocketId = this.newSocketId();
   /** Counters of what was thrown away (for tests and the API). */
@@ -286,6 +287,7 @@ export class SrtServer {
       peerKey,
       localSocketId,
       response,
+      query: request.query,
       log,
       info: {
         id,
@@ -340,56 +342,36 @@ export class SrtServer {
     this.startTimer();
   }
 
-  /** An SRT reader of `stream`: joins the stream's TsFeed (made with its first reader, gone with its last). */
+  /**
+   * An SRT reader of `stream`: an ordinary reader of it, after the stream's TsMuxReader (attached
+   * with its first SRT reader, detached with its last).
+   */
   private attachReader(stream: Stream, session: Session): { detach(): void } {
-    let feed = this.feeds.get(stream);
-    if (!feed) {
-      let handle: { close(): void } | null = null;
-      const created = new TsFeed(() => {
-        this.feeds.delete(stream);
-        handle?.close();
-      });
-      this.feeds.set(stream, created);
-      stream.on('end', () => this.feeds.delete(stream));
-      feed = created;
-      const reader = this.feedReader(session);
-      created.add(reader);
-      // The stream replays its cached GOP into the feed now, and the first reader with it.
-      handle = stream.addReader({ id: `srt-feed-${session.id}`, protocol: 'srt', remoteAddress: session.info.remoteAddress }, created);
-      return { detach: () => created.remove(reader) };
+    let mux = this.muxers.get(stream);
+    if (!mux) {
+      const muxer = new TsMuxReader();
+      const handle = stream.addReader({ id: `srt-mux-${session.id}`, protocol: 'srt-mux', remoteAddress: 'internal' }, muxer);
+      mux = { muxer, handle, readers: 0 };
+      this.muxers.set(stream, mux);
+      stream.on('end', () => this.muxers.delete(stream));
     }
-    const f = feed;
-    const reader = this.feedReader(session);
-    f.add(reader);
-    return { detach: () => f.remove(reader) };
-  }
-
-  /** A reader starts at a random access point and skips to the next one when its backlog grows too big. */
-  private feedReader(session: Session): TsFeedReader {
-    const conn = session.conn;
-    const max = this.o.readerMaxBacklogBytes;
-    let waiting = true;
+    const m = mux;
+    m.readers++;
+    const reader = stream.addReader(
+      { id: session.id, protocol: 'srt', remoteAddress: session.info.remoteAddress, query: session.query },
+      new SrtReader(session.conn, m.muxer),
+    );
+    let detached = false;
     return {
-      start: (cached) => {
-        // The cached GOP goes out at 4× real time (as WHEP paces it), not in one burst that
-        // would overflow buffers on the way and leave no time to retransmit what is lost.
-        waiting = false;
-        const now = performance.now() * 1000;
-        const first = cached[0]!.dts;
-        for (const c of cached) conn.write(c.payload, now, now + ((c.dts - first) * 100) / 9 / GOP_SPEEDUP);
-      },
-      payloads: (payloads, randomAccess) => {
-        if (waiting && !randomAccess) return;
-        if (conn.backlog() > max) {
-          if (!waiting) session.log.warn('reader behind, skipping to the next keyframe', { backlog: conn.backlog() });
-          waiting = true;
-          return;
+      detach: () => {
+        if (detached) return;
+        detached = true;
+        reader.close();
+        if (--m.readers === 0 && this.muxers.get(stream) === m) {
+          this.muxers.delete(stream);
+          m.handle.close();
         }
-        waiting = false;
-        const now = performance.now() * 1000;
-        for (const p of payloads) conn.write(p, now);
       },
-      end: (reason) => conn.close(`stream ended: ${reason}`),
     };
   }
 
