@@ -1,7 +1,7 @@
 /**
  * Acceptance (issue 4): ffmpeg (libsrt 1.5) publishes H264 + AAC MPEG-TS over SRT with each stream-id
  * form; ffprobe reads it back over SRT (`read:`, `#!::m=request`, a bare path), RTMP and HTTP-FLV with
- * the right codecs and size. Refusals reach ffmpeg as SRT rejections.
+ * the right codecs and size; H265 + Opus round-trips over SRT. Refusals reach ffmpeg as SRT rejections.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -62,6 +62,27 @@ describe('SRT publish from ffmpeg → SRT / RTMP / HTTP-FLV play', { concurrency
       assert.equal(stats.transportErrors, 0, 'no TS continuity errors on loopback');
     });
   }
+
+  test('H265 + Opus over SRT: read back over SRT with the same codecs and size', async (t) => {
+    if (!requireTools(t, 'ffmpeg', 'ffprobe')) return;
+    const pub = run('ffmpeg', [
+      '-hide_banner', '-loglevel', 'error', '-re',
+      '-f', 'lavfi', '-i', 'testsrc2=size=480x270:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=48000',
+      '-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'keyint=25:bframes=0:log-level=error', '-c:a', 'libopus', '-b:a', '64k',
+      '-f', 'mpegts', gw.srtUrl('publish:live/hevc', 'pkt_size=1316'),
+    ]);
+    pubs.push(pub);
+    await waitFor(() => gw.gateway.registry.get('live/hevc')?.tracks.length === 2, 15000, 'live/hevc live with two tracks');
+    const tracks = gw.gateway.registry.get('live/hevc')!.tracks;
+    assert.deepEqual(tracks.map((x) => x.codec).sort(), ['h265', 'opus']);
+    const streams = await probe(gw.srtUrl('read:live/hevc'));
+    const video = streams.find((x) => x.codec_type === 'video');
+    assert.equal(video?.codec_name, 'hevc');
+    assert.equal(video?.width, 480);
+    assert.equal(video?.height, 270);
+    assert.equal(streams.find((x) => x.codec_type === 'audio')?.codec_name, 'opus');
+    await pub.stop();
+  });
 
   test('ffmpeg is refused with SRT rejections: a busy path, a path that is not live, a bad stream id', async (t) => {
     if (!requireTools(t, 'ffmpeg', 'ffprobe')) return;
