@@ -43,13 +43,16 @@ export function run(cmd: string, args: string[]): Publisher {
     child,
     stderr: () => err,
     exited,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
-    },
+    stop: () => stopChild(child, exited),
   };
+}
+
+/** SIGINT (so ffmpeg and srt-live-transmit finish cleanly), SIGKILL after 3 s. */
+export async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(t);
 }
 
 export interface ProbeStream {

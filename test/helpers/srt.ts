@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { TsDemuxer } from '../../gateway/src/format/mpegts/demuxer.js';
+import { stopChild } from './ffmpeg.js';
 
 export interface Proc {
   child: ChildProcess;
@@ -26,12 +27,7 @@ function watch(child: ChildProcess): Proc {
     stderr: () => err,
     stdout: () => out,
     exited,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
-    },
+    stop: () => stopChild(child, exited),
   };
 }
 

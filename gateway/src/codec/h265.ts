@@ -54,15 +54,8 @@ export function parseHvcC(buf: Buffer): HvcConfig {
   };
 }
 
-/** Width and height (after the conformance window) from an SPS NAL unit with its 2-byte header. */
-export function parseH265Sps(nal: Buffer): { width: number; height: number; chromaFormatIdc: number } {
-  if (nal.length < 4 || nalType(nal[0]!) !== H265Nal.Sps) throw new ParseError('not an H265 SPS');
-  const r = new BitReader(unescapeRbsp(nal.subarray(2)));
-  r.readBits(4); // sps_video_parameter_set_id
-  const maxSubLayersMinus1 = r.readBits(3);
-  r.readBit(); // temporal_id_nesting
-  // profile_tier_level(1, maxSubLayersMinus1), §7.3.3
-  r.skipBits(2 + 1 + 5 + 32 + 48 + 8);
+/** The sub-layer part of profile_tier_level(1, maxSubLayersMinus1) (§7.3.3), after the general part. */
+function skipSubLayers(r: BitReader, maxSubLayersMinus1: number): void {
   const subProfile: boolean[] = [];
   const subLevel: boolean[] = [];
   for (let i = 0; i < maxSubLayersMinus1; i++) {
@@ -74,6 +67,17 @@ export function parseH265Sps(nal: Buffer): { width: number; height: number; chro
     if (subProfile[i]) r.skipBits(88);
     if (subLevel[i]) r.skipBits(8);
   }
+}
+
+/** Width and height (after the conformance window) from an SPS NAL unit with its 2-byte header. */
+export function parseH265Sps(nal: Buffer): { width: number; height: number; chromaFormatIdc: number } {
+  if (nal.length < 4 || nalType(nal[0]!) !== H265Nal.Sps) throw new ParseError('not an H265 SPS');
+  const r = new BitReader(unescapeRbsp(nal.subarray(2)));
+  r.readBits(4); // sps_video_parameter_set_id
+  const maxSubLayersMinus1 = r.readBits(3);
+  r.readBit(); // temporal_id_nesting
+  r.skipBits(2 + 1 + 5 + 32 + 48 + 8); // general profile_tier_level
+  skipSubLayers(r, maxSubLayersMinus1);
   r.readUE(); // sps_seq_parameter_set_id
   const chromaFormatIdc = r.readUE();
   if (chromaFormatIdc > 3) throw new ParseError(`chroma_format_idc ${chromaFormatIdc}`);
@@ -138,17 +142,7 @@ export function parseH265SpsProfile(nal: Buffer): H265SpsProfile {
   const generalConstraints = Buffer.alloc(6);
   for (let i = 0; i < 6; i++) generalConstraints[i] = r.readBits(8);
   const generalLevelIdc = r.readBits(8);
-  const subProfile: boolean[] = [];
-  const subLevel: boolean[] = [];
-  for (let i = 0; i < maxSubLayersMinus1; i++) {
-    subProfile.push(r.readBit() === 1);
-    subLevel.push(r.readBit() === 1);
-  }
-  if (maxSubLayersMinus1 > 0) for (let i = maxSubLayersMinus1; i < 8; i++) r.skipBits(2);
-  for (let i = 0; i < maxSubLayersMinus1; i++) {
-    if (subProfile[i]) r.skipBits(88);
-    if (subLevel[i]) r.skipBits(8);
-  }
+  skipSubLayers(r, maxSubLayersMinus1);
   r.readUE(); // sps_seq_parameter_set_id
   const chromaFormatIdc = r.readUE();
   if (chromaFormatIdc > 3) throw new ParseError(`chroma_format_idc ${chromaFormatIdc}`);
