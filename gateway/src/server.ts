@@ -90,7 +90,6 @@ export class Gateway {
           passphrases: config.srt.passphrases,
           keyRefreshPackets: config.srt.keyRefreshPackets,
           keyPreAnnouncePackets: config.srt.keyPreAnnouncePackets,
-          readerMaxBacklogBytes: s.readerMaxBacklogBytes,
         })
       : null;
     if (this.http && this.srt) registerSrtApi(this.http, this.srt);

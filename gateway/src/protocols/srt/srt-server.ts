@@ -9,9 +9,8 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { describeError, StreamBusyError } from '../../core/errors.js';
 import { sessionId, type Logger } from '../../core/log.js';
 import type { ReaderHandle, Stream } from '../../core/stream.js';
-import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
+import type { StreamRegistry } from '../../core/stream-registry.js';
 import { SrtConnection, type SrtConnectionStats } from './connection.js';
-import { decodeKeyMaterial, type KeyMaterial } from './crypto.js';
 import { SrtReader, TsMuxReader } from './from-stream.js';
 import { encodeHandshake, encryptionField, HandshakeType, parseHandshake, type Handshake } from './handshake.js';
 import {
@@ -20,31 +19,16 @@ import {
   cookieValid,
   conclusionResponse,
   inductionResponse,
-  MIN_PEER_VERSION,
   negotiate,
   rejection,
-  RejectReason,
   synCookie,
 } from './listener-handshake.js';
 import { ControlType, controlPacket, parsePacket, type Packet } from './packet.js';
-import { parseStreamId, type SrtMode, type StreamIdRequest } from './stream-id.js';
+import type { SrtMode } from './stream-id.js';
 import { SrtToStream } from './to-stream.js';
+import { admit, type SrtAccessPolicy, type SrtPassphraseRule } from './admission.js';
 
-export interface SrtPassphraseRule {
-  /** Path pattern: exact, or with `*` matching any characters (e.g. `live/*`). */
-  path: string;
-  publish?: string;
-  read?: string;
-}
-
-/** What an access policy (the authentication layer, later) is asked about each caller. */
-export interface SrtAccessRequest extends StreamIdRequest {
-  mode: SrtMode;
-  remoteAddress: string;
-  streamId: string;
-}
-/** null allows; otherwise the SRT access-control code (AccessReject) and why. */
-export type SrtAccessDecision = null | { code: number; reason: string };
+export type { SrtAccessDecision, SrtAccessPolicy, SrtAccessRequest, SrtPassphraseRule } from './admission.js';
 
 export interface SrtServerOptions {
   registry: StreamRegistry;
@@ -56,10 +40,8 @@ export interface SrtServerOptions {
   passphrases: readonly SrtPassphraseRule[];
   keyRefreshPackets: number;
   keyPreAnnouncePackets: number;
-  /** A reader whose unsent backlog passes this skips to the next random access point. */
-  readerMaxBacklogBytes: number;
   /** Who may publish or read what (the authentication layer plugs in here). */
-  access?: (request: SrtAccessRequest) => SrtAccessDecision;
+  access?: SrtAccessPolicy;
 }
 
 export interface SrtSessionInfo {
@@ -117,7 +99,7 @@ export class SrtServer {
    */
   clockStartUs = 0;
   /** The access policy (from the options; the authentication layer may set it later). */
-  access: ((request: SrtAccessRequest) => SrtAccessDecision) | null;
+  access: SrtAccessPolicy | null;
   private readonly refusals = new Map<string, { at: number; suppressed: number }>();
 
   constructor(private readonly o: SrtServerOptions) {
@@ -219,39 +201,22 @@ export class SrtServer {
       this.rememberRejection(peerKey, packet);
       this.send(packet, rinfo);
     };
-    if (hs.version !== 5 || !hs.hsReq) return reject(RejectReason.Rogue, 'not an SRT v5 handshake (HSREQ missing)');
-    if (hs.hsReq.version < MIN_PEER_VERSION) return reject(RejectReason.Version, `peer SRT version ${hs.hsReq.version.toString(16)} is older than 1.3`);
-    if (this.bySocketId.size >= this.o.maxConnections) return reject(AccessReject.Overload, `${this.o.maxConnections} connections already`);
-    const parsed = parseStreamId(hs.streamId ?? '');
-    if (!parsed.ok) return reject(parsed.badMode ? AccessReject.BadMode : AccessReject.BadRequest, parsed.reason);
-    const path = normalizePath(parsed.request.path);
-    if (!path) return reject(AccessReject.BadRequest, `invalid stream path "${parsed.request.path}"`);
-    // A bare path: publish to a path nobody publishes, read one that is live.
-    const mode: SrtMode = parsed.request.mode ?? (this.o.registry.get(path) ? 'read' : 'publish');
-    const request: SrtAccessRequest = { ...parsed.request, path, mode, remoteAddress: remote, streamId: hs.streamId ?? '' };
-    const denied = this.access?.(request);
-    if (denied) return reject(denied.code, denied.reason);
-
-    const passphrase = this.passphraseFor(path, mode);
-    let km: KeyMaterial | null = null;
-    if (passphrase !== null) {
-      if (!hs.kmReq) return reject(RejectReason.Unsecure, `a passphrase is required to ${mode} ${path}`);
-      const r = decodeKeyMaterial(hs.kmReq, passphrase);
-      if (!r.ok) return reject(r.reason === 'bad-secret' ? RejectReason.BadSecret : RejectReason.Crypto, r.message);
-      km = r.km;
-    } else if (hs.kmReq) return reject(RejectReason.Unsecure, `${path} is not encrypted for ${mode}, but the caller set a passphrase`);
-
-    let stream: Stream | undefined;
-    if (mode === 'read') {
-      stream = this.o.registry.get(path);
-      if (!stream) return reject(AccessReject.NotFound, `stream "${path}" is not live`);
-    } else if (this.o.registry.get(path) && !this.o.registry.options.allowTakeover) {
-      return reject(AccessReject.Conflict, `stream "${path}" is already being published`);
-    }
+    const admission = admit(hs, {
+      registry: this.o.registry,
+      passphrases: this.o.passphrases,
+      access: this.access,
+      connections: this.bySocketId.size,
+      maxConnections: this.o.maxConnections,
+      remoteAddress: remote,
+    });
+    if (!admission.ok) return reject(admission.code, admission.reason);
+    const { request, passphrase, km } = admission;
+    const { path, mode } = request;
+    let stream = mode === 'read' ? this.o.registry.get(path) : undefined;
 
     const id = sessionId('srt');
     const localSocketId = this.newSocketId();
-    const n = negotiate(hs, hs.hsReq, this.o.latencyMs);
+    const n = negotiate(hs, hs.hsReq!, this.o.latencyMs);
     // The answer carries the connection's clock: the caller's TSBPD base is taken from it (§4.5.1.1).
     const startUs = now - this.clockStartUs;
     const response = this.handshakePacket(
@@ -382,15 +347,6 @@ export class SrtServer {
     if (this.bySocketId.size === 0) this.stopTimer();
   }
 
-  private passphraseFor(path: string, mode: SrtMode): string | null {
-    for (const rule of this.o.passphrases) {
-      if (!matchPath(rule.path, path)) continue;
-      const p = mode === 'publish' ? rule.publish : rule.read;
-      if (p !== undefined) return p;
-    }
-    return null;
-  }
-
   /** A refused caller usually retries at once, again and again (srt-live-transmit does): log once per 5 s. */
   private logRefusal(address: string, code: number, fields: { [k: string]: string | number | undefined }): void {
     const key = `${address}|${code}`;
@@ -446,13 +402,6 @@ export class SrtServer {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
-}
-
-/** `live/*` matches `live/cam1`; `*` alone matches every path. */
-export function matchPath(pattern: string, path: string): boolean {
-  if (!pattern.includes('*')) return pattern === path;
-  const re = new RegExp('^' + pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
-  return re.test(path);
 }
 
 function flatStats(s: SrtConnectionStats): { [k: string]: number } {
