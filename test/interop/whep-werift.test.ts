@@ -48,7 +48,6 @@ if (!IN_LOOPBACK_NETNS) {
     let baseline: number;
 
     before(async () => {
-      baseline = udpSockets();
       gw = await startGateway({
         webrtc: {
           additionalHosts: ['127.0.0.1'],
@@ -57,6 +56,8 @@ if (!IN_LOOPBACK_NETNS) {
           iceServers: [{ urls: 'stun:stun.example.net' }, { urls: 'turn:turn.example.net', secret: 's3cret', ttlSeconds: 60 }],
         },
       });
+      baseline = udpSockets(); // the gateway's own (the SRT listener), before any viewer
+
     });
     after(async () => {
       await gw?.close();
