@@ -57,9 +57,17 @@ describe('SRT publish from ffmpeg → SRT / RTMP / HTTP-FLV play', { concurrency
       assertAv(srt, 'SRT read');
       assertAv(rtmp, 'RTMP');
       assertAv(flv, 'HTTP-FLV');
-      const stats = gw.gateway.srt!.sessions().find((s) => s.path === form.path && s.mode === 'publish')!;
+      type Api = { sessions: { path: string; mode: string; transportErrors?: number; stats: { rttMs: number; receiveBitrate: number; packetsReceived: number; packetsLost: number; packetsRetransmitted: number; packetsDropped: number } }[] };
+      const api = (await (await fetch(gw.httpUrl('api/v1/srt/sessions'))).json()) as Api;
+      const stats = api.sessions.find((s) => s.path === form.path && s.mode === 'publish')!;
       assert.ok(stats.stats.packetsReceived > 100, `packets received: ${stats.stats.packetsReceived}`);
+      assert.ok(stats.stats.rttMs > 0 && stats.stats.rttMs < 50, `RTT on loopback: ${stats.stats.rttMs} ms`);
+      assert.ok(stats.stats.receiveBitrate > 300_000, `receive bitrate: ${stats.stats.receiveBitrate}`);
+      assert.equal(stats.stats.packetsLost, 0);
+      assert.equal(stats.stats.packetsDropped, 0);
       assert.equal(stats.transportErrors, 0, 'no TS continuity errors on loopback');
+      const streamApi = (await (await fetch(gw.httpUrl(`api/v1/streams/${form.path}`))).json()) as { publisher: { protocol: string } };
+      assert.equal(streamApi.publisher.protocol, 'srt');
     });
   }
 
