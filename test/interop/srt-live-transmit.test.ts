@@ -1,8 +1,8 @@
 /**
  * Acceptance (issue 4): srt-live-transmit (libsrt 1.5) as the caller publishes and reads, in clear
  * and with passphrases (pbkeylen 16 and 32); a wrong or missing passphrase is rejected and the
- * caller reports why; application refusals carry their codes; livegate's own key refresh is
- * followed by libsrt's decryption.
+ * caller reports why; application refusals carry their codes; key refresh works both ways (livegate's
+ * followed by libsrt's decryption, libsrt's by livegate's).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -107,6 +107,25 @@ describe('srt-live-transmit as caller: publish and read, clear and encrypted', {
     assert.deepEqual(got.codecs, ['aac', 'h264']);
     assert.deepEqual(got.warnings, [], "no packet lost or garbled by a key switch");
     assert.ok((got.units.h264 ?? 0) > 60, `video units: ${got.units.h264}`);
+  });
+
+  test('libsrt refreshes its key in-band while publishing; livegate follows every switch', async (t) => {
+    if (!requireTools(t, 'srt-live-transmit', 'ffmpeg')) return;
+    const path = 'secure/rekey';
+    const pub = sltPublish(
+      `srt://127.0.0.1:${gw.srtPort}?streamid=publish:${path}&passphrase=${PUBLISH_SECRET}&pbkeylen=24&kmrefreshrate=400&kmpreannounce=100`,
+      { bitrate: '2000k' },
+    );
+    running.push(pub);
+    await waitFor(() => gw.gateway.registry.get(path)?.tracks.length === 2, 10000, `${path} live`);
+    const session = () => gw.gateway.srt!.sessions().find((s) => s.path === path && s.mode === 'publish')!;
+    await waitFor(() => session().stats.peerKeyAnnouncements >= 4, 30000, 'libsrt announced new keys (KMREQ in-band) at least 4 times');
+    const s = session();
+    assert.equal(s.keyLength, 24);
+    assert.equal(s.stats.packetsUndecryptable, 0, 'every packet decrypted across the switches');
+    assert.equal(s.transportErrors, 0, 'no TS error across the switches');
+    assert.equal(s.stats.packetsDropped, 0);
+    await pub.stop();
   });
 
   test('application refusals carry their codes (2401, 2403, 2404, 2409) to the caller', async (t) => {
