@@ -1,28 +1,22 @@
 /** NAL unit framing shared by H264 and H265: Annex B start codes ⇄ length prefixes. Pure. */
 import { ParseError } from '../core/errors.js';
 
+const START_CODE = Buffer.from([0, 0, 1]);
+
 /** Splits an Annex B byte stream (3- or 4-byte start codes) into NAL units (subarrays). */
 export function splitAnnexB(buf: Buffer): Buffer[] {
   const nals: Buffer[] = [];
   let start = -1;
-  let i = 0;
-  const n = buf.length;
-  while (i + 2 < n) {
-    if (buf[i + 2]! > 1) {
-      i += 3;
-      continue;
+  // indexOf searches natively: several times faster than a loop over every byte of every frame.
+  for (let i = buf.indexOf(START_CODE); i !== -1; i = buf.indexOf(START_CODE, start)) {
+    if (start >= 0) {
+      let end = i;
+      while (end > start && buf[end - 1] === 0) end--; // trailing zero of a 4-byte start code
+      if (end > start) nals.push(buf.subarray(start, end));
     }
-    if (buf[i] === 0 && buf[i + 1] === 0 && buf[i + 2] === 1) {
-      if (start >= 0) {
-        let end = i;
-        while (end > start && buf[end - 1] === 0) end--; // trailing zero of a 4-byte start code
-        if (end > start) nals.push(buf.subarray(start, end));
-      }
-      start = i + 3;
-      i += 3;
-    } else i++;
+    start = i + 3;
   }
-  if (start >= 0 && start < n) nals.push(buf.subarray(start));
+  if (start >= 0 && start < buf.length) nals.push(buf.subarray(start));
   return nals;
 }
 

@@ -9,6 +9,9 @@ import { LimitError } from '../../core/errors.js';
 export const TS_PACKET_SIZE = 188;
 const SYNC_BYTE = 0x47;
 const PID_PAT = 0x0000;
+const EMPTY = Buffer.alloc(0);
+/** A PID's first assembly buffer; it grows (by doubling) to the largest PES seen on the PID. */
+const ASSEMBLY_START_SIZE = 64 * 1024;
 
 /** Elementary stream kinds livegate understands (stream_type, ISO/IEC 13818-1 Table 2-34 and registrations). */
 export type TsCodec = 'h264' | 'h265' | 'aac' | 'opus' | 'unknown';
@@ -43,11 +46,18 @@ export interface TsDemuxerEvents {
 export interface TsDemuxerOptions {
   /** Largest PES accepted (default 8 MiB). */
   maxPesSize?: number;
+  /**
+   * A unit's `data` is valid only during its `unit` call: the PES memory of its PID is used again
+   * for the next one. For callers that copy what they keep; saves allocating (and the GC collecting)
+   * a buffer per PES.
+   */
+  reuseBuffers?: boolean;
 }
 
 interface PesState {
   codec: TsCodec;
-  parts: Buffer[];
+  /** The PES so far is its first `size` bytes: the PID's assembly buffer (see `assembly`). */
+  buf: Buffer;
   size: number;
   cc: number;
   randomAccess: boolean;
@@ -85,11 +95,22 @@ function readTimestamp(b: Buffer, o: number): number {
 }
 
 export class TsDemuxer {
-  private carry: Buffer = Buffer.alloc(0);
+  private carry: Buffer = EMPTY;
   private pmtPid: number | null = null;
   private readonly tracks = new Map<number, TsTrackInfo>();
-  private readonly pes = new Map<number, PesState>();
+  /**
+   * The PES in progress per PID; null between two. A PID's entry stays: deleting and re-adding keys
+   * makes V8 rebuild the table, and this long-lived Map's table is rebuilt in the old generation,
+   * where allocations are what start major GCs.
+   */
+  private readonly pes = new Map<number, PesState | null>();
   private readonly maxPesSize: number;
+  private readonly reuseBuffers: boolean;
+  /**
+   * Per PID, the buffer its PES are assembled in, payloads copied in as they arrive: one buffer kept
+   * (grown to the largest PES seen) rather than a subarray per TS packet and a concatenation per PES.
+   */
+  private readonly assembly = new Map<number, Buffer>();
   private programVersion = -1;
 
   constructor(
@@ -97,6 +118,7 @@ export class TsDemuxer {
     options: TsDemuxerOptions = {},
   ) {
     this.maxPesSize = options.maxPesSize ?? 8 * 1024 * 1024;
+    this.reuseBuffers = options.reuseBuffers ?? false;
   }
 
   push(chunk: Buffer): void {
@@ -110,10 +132,12 @@ export class TsDemuxer {
         pos = next;
         continue;
       }
-      this.packet(buf.subarray(pos, pos + TS_PACKET_SIZE));
+      // By offset, not a subarray per packet: allocations per packet are what the GC pays for.
+      this.packet(buf, pos);
       pos += TS_PACKET_SIZE;
     }
-    this.carry = Buffer.from(buf.subarray(pos));
+    // A copy, as the caller may reuse its chunk; the usual whole-packet chunk leaves nothing.
+    this.carry = pos < buf.length ? Buffer.from(buf.subarray(pos)) : EMPTY;
   }
 
   /** Emits what is buffered (the end of the stream). */
@@ -128,30 +152,32 @@ export class TsDemuxer {
     return buf.length;
   }
 
-  private packet(p: Buffer): void {
-    const pusi = (p[1]! & 0x40) !== 0;
-    const pid = ((p[1]! & 0x1f) << 8) | p[2]!;
-    const afc = (p[3]! >> 4) & 0x03;
-    const cc = p[3]! & 0x0f;
+  /** The 188-byte packet at `at` in `b`. */
+  private packet(b: Buffer, at: number): void {
+    const pusi = (b[at + 1]! & 0x40) !== 0;
+    const pid = ((b[at + 1]! & 0x1f) << 8) | b[at + 2]!;
+    const afc = (b[at + 3]! >> 4) & 0x03;
+    const cc = b[at + 3]! & 0x0f;
     let pos = 4;
     let randomAccess = false;
     let discontinuity = false;
     if (afc === 2 || afc === 3) {
-      const len = p[4]!;
+      const len = b[at + 4]!;
       if (len > 183) {
         this.events.warning?.(`PID ${pid}: adaptation field of ${len} bytes, packet skipped`);
         return;
       }
       if (len > 0) {
-        discontinuity = (p[5]! & 0x80) !== 0;
-        randomAccess = (p[5]! & 0x40) !== 0;
+        discontinuity = (b[at + 5]! & 0x80) !== 0;
+        randomAccess = (b[at + 5]! & 0x40) !== 0;
       }
       pos = 5 + len;
     }
     if (afc === 0 || afc === 2 || pos >= TS_PACKET_SIZE) return; // no payload
-    const payload = p.subarray(pos);
-    if (pid === PID_PAT) return this.pat(payload, pusi);
-    if (pid === this.pmtPid) return this.pmt(payload, pusi);
+    const start = at + pos;
+    const end = at + TS_PACKET_SIZE;
+    if (pid === PID_PAT) return this.pat(b.subarray(start, end), pusi);
+    if (pid === this.pmtPid) return this.pmt(b.subarray(start, end), pusi);
     const track = this.tracks.get(pid);
     if (!track) return;
     let state = this.pes.get(pid);
@@ -159,20 +185,24 @@ export class TsDemuxer {
     if (state && !discontinuity && ((state.cc + 1) & 0x0f) !== cc) {
       if (state.cc === cc) return; // a duplicate packet (§2.4.3.3): ignore it
       this.events.warning?.(`continuity error on PID ${pid}: expected ${(state.cc + 1) & 0x0f}, got ${cc}; PES dropped`);
-      this.pes.delete(pid);
-      state = undefined;
+      this.pes.set(pid, null);
+      state = null;
       ccError = true;
       if (!pusi) {
         this.pendingDiscontinuity.add(pid);
         return;
       }
     }
+    const length = end - start;
     if (pusi) {
       if (state) this.emitPes(pid);
+      let buf = this.assembly.get(pid);
+      if (!buf) this.assembly.set(pid, (buf = Buffer.allocUnsafe(ASSEMBLY_START_SIZE)));
+      b.copy(buf, 0, start, end);
       state = {
         codec: track.codec,
-        parts: [payload],
-        size: payload.length,
+        buf,
+        size: length,
         cc,
         randomAccess,
         discontinuity: this.pendingDiscontinuity.delete(pid) || discontinuity || ccError,
@@ -182,21 +212,30 @@ export class TsDemuxer {
     }
     if (!state) return; // the middle of a PES we never saw start
     state.cc = cc;
-    state.size += payload.length;
-    if (state.size > this.maxPesSize) {
-      this.pes.delete(pid);
+    const size = state.size + length;
+    if (size > this.maxPesSize) {
+      this.pes.set(pid, null);
       throw new LimitError(`PES on PID ${pid} over ${this.maxPesSize} bytes`);
     }
-    state.parts.push(payload);
+    if (size > state.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.min(Math.max(2 * state.buf.length, size), this.maxPesSize));
+      state.buf.copy(grown, 0, 0, state.size);
+      state.buf = grown;
+      this.assembly.set(pid, grown);
+    }
+    b.copy(state.buf, state.size, start, end);
+    state.size = size;
   }
 
   private readonly pendingDiscontinuity = new Set<number>();
 
   private emitPes(pid: number): void {
     const state = this.pes.get(pid);
-    this.pes.delete(pid);
     if (!state) return;
-    const pes = Buffer.concat(state.parts, state.size);
+    this.pes.set(pid, null);
+    const assembled = state.buf.subarray(0, state.size);
+    // Unless the caller copies what it keeps, the unit gets a copy of its own (exactly its size).
+    const pes = this.reuseBuffers ? assembled : Buffer.from(assembled);
     // §2.4.3.6 PES header: start code 00 00 01, stream id, length, flags, header length.
     if (pes.length < 9 || pes[0] !== 0 || pes[1] !== 0 || pes[2] !== 1) {
       this.events.warning?.(`PID ${pid}: PES without a start code dropped`);
@@ -267,6 +306,8 @@ export class TsDemuxer {
       this.tracks.set(pid, { pid, streamType, codec: codecOf(streamType, descriptors) });
       i += 5 + esInfo;
     }
+    for (const pid of this.assembly.keys()) if (!this.tracks.has(pid)) this.assembly.delete(pid);
+    for (const [pid, state] of this.pes) if (state === null && !this.tracks.has(pid)) this.pes.delete(pid);
     this.events.tracks?.([...this.tracks.values()]);
   }
 }

@@ -140,9 +140,10 @@ export class TsToUnits {
     private readonly sink: TsUnitSink,
     options: TsToUnitsOptions = {},
   ) {
+    // Every PES is copied from (video: re-framed out of) before the next one: the demuxer may reuse its memory.
     this.demuxer = new TsDemuxer(
       { tracks: (t) => this.onTracks(t), unit: (au) => this.onUnit(au), warning: (w) => sink.warning?.(w) },
-      { maxPesSize: options.maxPesSize },
+      { maxPesSize: options.maxPesSize, reuseBuffers: true },
     );
   }
 
@@ -309,7 +310,7 @@ export class TsToUnits {
       }
       if (frame.length === 0) continue;
       const track = this.aacTrack(header);
-      this.sink.unit(makeUnit(track, at, at, true, frame, this.receivedAt));
+      this.sink.unit(makeUnit(track, at, at, true, Buffer.from(frame), this.receivedAt));
     }
     this.audioNext = rate > 0 ? start + Math.round((samples * TIMESCALE) / rate) : null;
   }
@@ -357,7 +358,7 @@ export class TsToUnits {
       const at = start + Math.round((samples * TIMESCALE) / OPUS_RATE);
       samples += opusSamples(packet) ?? OPUS_DEFAULT_SAMPLES;
       const track = this.opusTrack((packet[0]! & 0x04) !== 0 ? 2 : 1);
-      this.sink.unit(makeUnit(track, at, at, true, packet, this.receivedAt));
+      this.sink.unit(makeUnit(track, at, at, true, Buffer.from(packet), this.receivedAt));
     }
     this.audioNext = start + Math.round((samples * TIMESCALE) / OPUS_RATE);
   }

@@ -10,6 +10,7 @@ import { describeError } from '../../core/errors.js';
 import { cryptPayload, decodeKeyMaterial, encodeKeyMaterial, type KeyMaterial } from './crypto.js';
 import {
   ControlType,
+  HEADER_SIZE,
   UserSubtype,
   controlPacket,
   decodeAck,
@@ -87,6 +88,13 @@ export interface SrtConnectionStats {
 }
 
 const ACK_INTERVAL_US = 10_000;
+/**
+ * Timers fire on libuv's whole-millisecond clock: ticks 10 ms apart can be 9.x ms apart on the µs
+ * clock, and without this slack every other ACK would wait for the next tick.
+ */
+const ACK_SLACK_US = 1000;
+/** Full ACKs remembered for their ACKACK: 2.56 s of them at one per 10 ms. */
+const ACK_HISTORY = 256;
 const KEEPALIVE_US = 1_000_000;
 const MIN_NAK_INTERVAL_US = 20_000;
 const KM_RETRY_US = 1_000_000;
@@ -103,7 +111,13 @@ export class SrtConnection {
   private lastAckAt = 0;
   private lastAckSeq = -1;
   private ackNo = 0;
-  private readonly ackTimes = new Map<number, number>();
+  /**
+   * When each of the last ACK_HISTORY full ACKs went out (µs), by ACK number modulo ACK_HISTORY (0 =
+   * answered or none): its ACKACK gives an RTT sample. A ring, not a Map: the churn of a long-lived
+   * Map rebuilds its table in the old generation, and allocations there are what start major GCs.
+   */
+  private readonly ackNos = new Int32Array(ACK_HISTORY);
+  private readonly ackSentAt = new Float64Array(ACK_HISTORY);
   private rttUs = 100_000;
   private rttVarUs = 50_000;
   private rttMeasured = false;
@@ -204,6 +218,24 @@ export class SrtConnection {
     this.sender.rewind(nowUs, REWIND_HOLD_US);
   }
 
+  /**
+   * One data packet as its datagram (≥ 16 bytes, F bit clear; the server has matched its destination
+   * socket id): `receive` without a Packet object, for the one kind of packet that comes by the thousand.
+   */
+  receiveData(datagram: Buffer, nowUs: number): void {
+    if (this.closed) return;
+    this.nowUs = nowUs;
+    this.lastReceivedAt = nowUs;
+    this.heardFromPeer = true;
+    const w1 = datagram.readUInt32BE(4);
+    try {
+      // The fields parsePacket reads (§3.1): sequence number, KK, R, timestamp.
+      this.data(datagram.readUInt32BE(0), datagram.readUInt32BE(8), ((w1 >>> 26) & 1) === 1, (w1 >>> 27) & 3, datagram.subarray(HEADER_SIZE), nowUs);
+    } catch (err) {
+      this.lastError = describeError(err); // as in `receive`
+    }
+  }
+
   /** One packet from the peer (the server has already matched its destination socket id). */
   receive(p: Packet, nowUs: number): void {
     if (this.closed) return;
@@ -267,7 +299,7 @@ export class SrtConnection {
       return this.close(`peer idle for ${Math.round(this.o.peerIdleTimeoutUs / 1000)} ms`, true);
     }
     this.receiver.poll(nowUs);
-    if (nowUs - this.lastAckAt >= ACK_INTERVAL_US) this.sendAck(nowUs);
+    if (nowUs - this.lastAckAt >= ACK_INTERVAL_US - ACK_SLACK_US) this.sendAck(nowUs);
     // §4.8.2: re-report losses every RTT + 4·RTTVar, but often enough for several tries within the latency.
     const nakInterval = Math.min(Math.max(MIN_NAK_INTERVAL_US, this.rttUs + 4 * this.rttVarUs), Math.max(MIN_NAK_INTERVAL_US, this.o.recvLatencyUs / 4));
     const lost = this.receiver.lossesToReport(nowUs, nakInterval);
@@ -345,8 +377,9 @@ export class SrtConnection {
     this.lastAckAt = nowUs;
     this.lastAckSeq = ackSeq;
     this.ackNo = this.ackNo >= 0x7fffffff ? 1 : this.ackNo + 1;
-    this.ackTimes.set(this.ackNo, nowUs);
-    if (this.ackTimes.size > 256) this.ackTimes.delete(this.ackTimes.keys().next().value!);
+    const slot = this.ackNo % ACK_HISTORY;
+    this.ackNos[slot] = this.ackNo;
+    this.ackSentAt[slot] = nowUs;
     this.control(
       ControlType.Ack,
       0,
@@ -364,10 +397,10 @@ export class SrtConnection {
   }
 
   private onAckAck(ackNo: number, nowUs: number): void {
-    const sentAt = this.ackTimes.get(ackNo);
-    if (sentAt === undefined) return;
-    this.ackTimes.delete(ackNo);
-    const sample = nowUs - sentAt;
+    const slot = ackNo % ACK_HISTORY;
+    if (ackNo === 0 || this.ackNos[slot] !== ackNo) return; // unknown, answered, or too old
+    this.ackNos[slot] = 0;
+    const sample = nowUs - this.ackSentAt[slot]!;
     if (!this.rttMeasured) {
       // RFC 6298 §2.2: the first measurement replaces the initial guess.
       this.rttMeasured = true;

@@ -6,6 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { lookup } from 'node:dns';
+import { isIPv4 } from 'node:net';
 import { describeError, StreamBusyError } from '../../core/errors.js';
 import { sessionId, type Logger } from '../../core/log.js';
 import type { ReaderHandle, Stream } from '../../core/stream.js';
@@ -23,7 +25,7 @@ import {
   rejection,
   synCookie,
 } from './listener-handshake.js';
-import { ControlType, controlPacket, parsePacket, type Packet } from './packet.js';
+import { ControlType, controlPacket, HEADER_SIZE, MAX_PACKET_SIZE, parsePacket, type Packet } from './packet.js';
 import type { SrtMode } from './stream-id.js';
 import { SrtToStream } from './to-stream.js';
 import { admit, type SrtAccessPolicy, type SrtPassphraseRule } from './admission.js';
@@ -77,7 +79,14 @@ interface Session {
   close(reason: string): void;
 }
 
+/** Timer period while a connection sends media (a reader): the sender's pacing is built on it (CREDIT_US). */
 const TICK_MS = 5;
+/**
+ * Timer period while every connection only receives (publishers): ACKs every 10 ms and TSBPD delivery
+ * need nothing finer (10 ms of delivery jitter is nothing next to the latency), and every wake-up of
+ * the event loop costs as much as the work it does.
+ */
+const RECEIVE_TICK_MS = 10;
 /** Handshake answers kept for repeated CONCLUSIONs and rejections (a caller retries every 250 ms). */
 const REJECTION_MEMORY_MS = 5000;
 
@@ -90,6 +99,7 @@ export class SrtServer {
   /** The TS muxer reader of each stream that has SRT readers, and how many it serves. */
   private readonly muxers = new Map<Stream, { muxer: TsMuxReader; handle: ReaderHandle; readers: number }>();
   private timer: NodeJS.Timeout | null = null;
+  private timerPeriod = 0;
   private readonly listenerSocketId = this.newSocketId();
   /** Counters of what was thrown away (for tests and the API). */
   readonly dropped = { malformed: 0, stray: 0, badCookie: 0 };
@@ -108,7 +118,12 @@ export class SrtServer {
 
   listen(port: number, host: string): Promise<number> {
     return new Promise((resolve, reject) => {
-      const socket = createSocket({ type: 'udp4', recvBufferSize: this.o.receiveBufferBytes, sendBufferSize: this.o.receiveBufferBytes });
+      const socket = createSocket({
+        type: 'udp4',
+        recvBufferSize: this.o.receiveBufferBytes,
+        sendBufferSize: this.o.receiveBufferBytes,
+        lookup: literalLookup,
+      });
       socket.once('error', reject);
       socket.bind(port, host, () => {
         socket.off('error', reject);
@@ -142,6 +157,15 @@ export class SrtServer {
 
   private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
     const now = performance.now() * 1000;
+    // Data packets (nearly every datagram) go straight to their connection, with no Packet object.
+    if (msg.length >= HEADER_SIZE && msg.length <= MAX_PACKET_SIZE && (msg[0]! & 0x80) === 0) {
+      const s = this.bySocketId.get(msg.readUInt32BE(12));
+      if (!s || s.remote.address !== rinfo.address || s.remote.port !== rinfo.port) {
+        this.dropped.stray++;
+        return;
+      }
+      return s.conn.receiveData(msg, now);
+    }
     let p: Packet;
     try {
       p = parsePacket(msg);
@@ -345,6 +369,7 @@ export class SrtServer {
     if (this.byPeer.get(session.peerKey) === session) this.byPeer.delete(session.peerKey);
     session.log.info('connection closed', { reason, ...flatStats(session.conn.stats()) });
     if (this.bySocketId.size === 0) this.stopTimer();
+    else this.startTimer(); // the last reader may have gone
   }
 
   /** A refused caller usually retries at once, again and again (srt-live-transmit does): log once per 5 s. */
@@ -385,8 +410,14 @@ export class SrtServer {
     }
   }
 
+  /** Starts the timer, or restarts it when the connections now need another period. */
   private startTimer(): void {
-    this.timer ??= setInterval(() => {
+    let period = RECEIVE_TICK_MS;
+    for (const s of this.bySocketId.values()) if (s.info.mode === 'read') period = TICK_MS;
+    if (this.timer && this.timerPeriod === period) return;
+    this.stopTimer();
+    this.timerPeriod = period;
+    this.timer = setInterval(() => {
       const now = performance.now() * 1000;
       for (const s of [...this.bySocketId.values()]) {
         try {
@@ -395,13 +426,24 @@ export class SrtServer {
           s.close(`internal error: ${describeError(err)}`);
         }
       }
-    }, TICK_MS);
+    }, period);
   }
 
   private stopTimer(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
+}
+
+/**
+ * The socket's address lookup. Datagrams go to peers' IP addresses (their rinfo): dgram would pass
+ * each one through dns.lookup, which answers an IP address on the next tick, so every send costs a
+ * trip through the nextTick queue. An IPv4 address is answered at once; anything else (a host name
+ * to bind to) goes to dns.lookup.
+ */
+function literalLookup(address: string, options: unknown, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  if (isIPv4(address)) return callback(null, address, 4);
+  lookup(address, options as number, callback);
 }
 
 function flatStats(s: SrtConnectionStats): { [k: string]: number } {
