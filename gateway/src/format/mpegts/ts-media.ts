@@ -140,7 +140,8 @@ export class TsToUnits {
     private readonly sink: TsUnitSink,
     options: TsToUnitsOptions = {},
   ) {
-    // Every PES is copied from (video: re-framed out of) before the next one: the demuxer may reuse its memory.
+    // What a unit keeps of its PES is copied out of it (video re-framed, audio frames copied), so the
+    // demuxer may reuse the PES memory.
     this.demuxer = new TsDemuxer(
       { tracks: (t) => this.onTracks(t), unit: (au) => this.onUnit(au), warning: (w) => sink.warning?.(w) },
       { maxPesSize: options.maxPesSize, reuseBuffers: true },
