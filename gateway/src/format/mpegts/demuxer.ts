@@ -98,12 +98,7 @@ export class TsDemuxer {
   private carry: Buffer = EMPTY;
   private pmtPid: number | null = null;
   private readonly tracks = new Map<number, TsTrackInfo>();
-  /**
-   * The PES in progress per PID; null between two. A PID's entry stays: deleting and re-adding keys
-   * makes V8 rebuild the table, and this long-lived Map's table is rebuilt in the old generation,
-   * where allocations are what start major GCs.
-   */
-  private readonly pes = new Map<number, PesState | null>();
+  private readonly pes = new Map<number, PesState>();
   private readonly maxPesSize: number;
   private readonly reuseBuffers: boolean;
   /**
@@ -185,8 +180,8 @@ export class TsDemuxer {
     if (state && !discontinuity && ((state.cc + 1) & 0x0f) !== cc) {
       if (state.cc === cc) return; // a duplicate packet (§2.4.3.3): ignore it
       this.events.warning?.(`continuity error on PID ${pid}: expected ${(state.cc + 1) & 0x0f}, got ${cc}; PES dropped`);
-      this.pes.set(pid, null);
-      state = null;
+      this.pes.delete(pid);
+      state = undefined;
       ccError = true;
       if (!pusi) {
         this.pendingDiscontinuity.add(pid);
@@ -214,7 +209,7 @@ export class TsDemuxer {
     state.cc = cc;
     const size = state.size + length;
     if (size > this.maxPesSize) {
-      this.pes.set(pid, null);
+      this.pes.delete(pid);
       throw new LimitError(`PES on PID ${pid} over ${this.maxPesSize} bytes`);
     }
     if (size > state.buf.length) {
@@ -231,8 +226,8 @@ export class TsDemuxer {
 
   private emitPes(pid: number): void {
     const state = this.pes.get(pid);
+    this.pes.delete(pid);
     if (!state) return;
-    this.pes.set(pid, null);
     const assembled = state.buf.subarray(0, state.size);
     // Unless the caller copies what it keeps, the unit gets a copy of its own (exactly its size).
     const pes = this.reuseBuffers ? assembled : Buffer.from(assembled);
@@ -307,7 +302,6 @@ export class TsDemuxer {
       i += 5 + esInfo;
     }
     for (const pid of this.assembly.keys()) if (!this.tracks.has(pid)) this.assembly.delete(pid);
-    for (const [pid, state] of this.pes) if (state === null && !this.tracks.has(pid)) this.pes.delete(pid);
     this.events.tracks?.([...this.tracks.values()]);
   }
 }

@@ -93,8 +93,6 @@ const ACK_INTERVAL_US = 10_000;
  * clock, and without this slack every other ACK would wait for the next tick.
  */
 const ACK_SLACK_US = 1000;
-/** Full ACKs remembered for their ACKACK: 2.56 s of them at one per 10 ms. */
-const ACK_HISTORY = 256;
 const KEEPALIVE_US = 1_000_000;
 const MIN_NAK_INTERVAL_US = 20_000;
 const KM_RETRY_US = 1_000_000;
@@ -111,13 +109,7 @@ export class SrtConnection {
   private lastAckAt = 0;
   private lastAckSeq = -1;
   private ackNo = 0;
-  /**
-   * When each of the last ACK_HISTORY full ACKs went out (µs), by ACK number modulo ACK_HISTORY (0 =
-   * answered or none): its ACKACK gives an RTT sample. A ring, not a Map: the churn of a long-lived
-   * Map rebuilds its table in the old generation, and allocations there are what start major GCs.
-   */
-  private readonly ackNos = new Int32Array(ACK_HISTORY);
-  private readonly ackSentAt = new Float64Array(ACK_HISTORY);
+  private readonly ackTimes = new Map<number, number>();
   private rttUs = 100_000;
   private rttVarUs = 50_000;
   private rttMeasured = false;
@@ -377,9 +369,8 @@ export class SrtConnection {
     this.lastAckAt = nowUs;
     this.lastAckSeq = ackSeq;
     this.ackNo = this.ackNo >= 0x7fffffff ? 1 : this.ackNo + 1;
-    const slot = this.ackNo % ACK_HISTORY;
-    this.ackNos[slot] = this.ackNo;
-    this.ackSentAt[slot] = nowUs;
+    this.ackTimes.set(this.ackNo, nowUs);
+    if (this.ackTimes.size > 256) this.ackTimes.delete(this.ackTimes.keys().next().value!);
     this.control(
       ControlType.Ack,
       0,
@@ -397,10 +388,10 @@ export class SrtConnection {
   }
 
   private onAckAck(ackNo: number, nowUs: number): void {
-    const slot = ackNo % ACK_HISTORY;
-    if (ackNo === 0 || this.ackNos[slot] !== ackNo) return; // unknown, answered, or too old
-    this.ackNos[slot] = 0;
-    const sample = nowUs - this.ackSentAt[slot]!;
+    const sentAt = this.ackTimes.get(ackNo);
+    if (sentAt === undefined) return;
+    this.ackTimes.delete(ackNo);
+    const sample = nowUs - sentAt;
     if (!this.rttMeasured) {
       // RFC 6298 §2.2: the first measurement replaces the initial guess.
       this.rttMeasured = true;
