@@ -46,13 +46,13 @@ import {
 import { buildAvcC, codecString as avcCodecString, parseAvcC, parseSps } from '../../codec/h264.js';
 import { buildHvcC, codecString as hevcCodecString, parseH265Sps, parseHvcC } from '../../codec/h265.js';
 import { joinLengthPrefixed, splitAnnexB, splitLengthPrefixed } from '../../codec/nal-units.js';
+import { OPUS_RATE, buildOpusHead, opusSamples } from '../../codec/opus.js';
 import { AUDIO_TRACK_ID, VIDEO_TRACK_ID } from '../flv-media.js';
 import { TS_PACKET_SIZE, TsDemuxer, type TsAccessUnit, type TsTrackInfo } from './demuxer.js';
 import { TsMuxer, crc32Mpeg2, type TsMuxTrack } from './muxer.js';
 
 const WRAP = 2 ** 33;
 const HALF_WRAP = 2 ** 32;
-const OPUS_RATE = 48_000;
 /** 20 ms at 48 kHz: the Opus packet duration assumed when a TOC cannot be read. */
 const OPUS_DEFAULT_SAMPLES = 960;
 /** Parameter sets kept per type (avcC allows 31 SPS; more than a few means a broken encoder). */
@@ -400,37 +400,6 @@ function h265Track(vps: Buffer[], sps: Buffer[], pps: Buffer[]): VideoTrack {
     if (!(err instanceof ParseError)) throw err;
   }
   return { kind: 'video', id: VIDEO_TRACK_ID, codec: 'h265', config, width, height, codecString };
-}
-
-/** Frame sizes in 48 kHz samples by TOC config (RFC 6716 §3.1): SILK, Hybrid, CELT. */
-function opusFrameSamples(config: number): number {
-  if (config < 12) return [480, 960, 1920, 2880][config & 3]!;
-  if (config < 16) return [480, 960][config & 1]!;
-  return [120, 240, 480, 960][config & 3]!;
-}
-
-/** Duration of an Opus packet in 48 kHz samples from its TOC byte (and frame count byte), or null if invalid. */
-export function opusSamples(packet: Buffer): number | null {
-  if (packet.length === 0) return null;
-  const toc = packet[0]!;
-  const code = toc & 3;
-  const frames = code === 0 ? 1 : code === 3 ? (packet.length >= 2 ? packet[1]! & 0x3f : 0) : 2;
-  const samples = frames * opusFrameSamples(toc >> 3);
-  if (frames === 0 || samples > 5760) return null; // at most 120 ms per packet
-  return samples;
-}
-
-/** An OpusHead (RFC 7845 §5.1): version 1, 48 kHz, pre-skip 0, gain 0, channel mapping family 0. */
-export function buildOpusHead(channels: number): Buffer {
-  const h = Buffer.alloc(19);
-  h.write('OpusHead', 0, 'latin1');
-  h[8] = 1;
-  h[9] = channels;
-  h.writeUInt16LE(0, 10);
-  h.writeUInt32LE(OPUS_RATE, 12);
-  h.writeInt16LE(0, 16);
-  h[18] = 0;
-  return h;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ import { LimitError } from '../../../../gateway/src/core/errors.js';
 import { makeUnit, type AudioTrack, type MediaUnit, type Track, type VideoTrack } from '../../../../gateway/src/core/media-unit.js';
 import { TS_PACKET_SIZE, TsDemuxer, type TsAccessUnit } from '../../../../gateway/src/format/mpegts/demuxer.js';
 import { TsMuxer } from '../../../../gateway/src/format/mpegts/muxer.js';
-import { TsToUnits, UnitsToTs, buildOpusHead, opusSamples, unwrap33 } from '../../../../gateway/src/format/mpegts/ts-media.js';
+import { TsToUnits, UnitsToTs, unwrap33 } from '../../../../gateway/src/format/mpegts/ts-media.js';
+import { buildOpusHead, opusSamples } from '../../../../gateway/src/codec/opus.js';
 import { accessUnits, buildHvcC as referenceHvcC, nalType as h265Type } from '../../../helpers/hevc.js';
 import { requireTools } from '../../../helpers/tools.js';
 
