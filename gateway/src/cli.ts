@@ -72,6 +72,7 @@ async function main(): Promise<number> {
     const lines = ['', 'livegate is running. Publish and play stream "live/cam1":'];
     if (rtmp !== undefined) lines.push(`  publish  rtmp://${host}:${rtmp}/live/cam1        (OBS: server rtmp://${host}:${rtmp}/live, key cam1)`);
     if (srt !== undefined) lines.push(`  publish  srt://${host}:${srt}?streamid=publish:live/cam1   (SRT, MPEG-TS)`);
+    if (http !== undefined && gateway.whip) lines.push(`  publish  http://${host}:${http}/live/cam1/whip  (WebRTC WHIP: a browser, OBS)`);
     if (rtmp !== undefined) lines.push(`  play     rtmp://${host}:${rtmp}/live/cam1`);
     if (srt !== undefined) lines.push(`  play     srt://${host}:${srt}?streamid=read:live/cam1`);
     if (http !== undefined) {

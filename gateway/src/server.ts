@@ -10,6 +10,9 @@ import { FlvServer } from './protocols/flv/flv-server.js';
 import { RtmpServer } from './protocols/rtmp/rtmp-server.js';
 import { SrtServer } from './protocols/srt/srt-server.js';
 import { WhepServer } from './protocols/webrtc/whep-server.js';
+import { AacFeed } from './transcode/aac-feed.js';
+import type { AacAudioOptions } from './transcode/aac-audio-reader.js';
+import { WhipServer } from './protocols/webrtc/whip-server.js';
 
 export interface GatewayOptions {
   log?: Logger;
@@ -38,6 +41,7 @@ export class Gateway {
   private readonly rtmp: RtmpServer | null;
   readonly srt: SrtServer | null;
   readonly whep: WhepServer | null;
+  readonly whip: WhipServer | null;
   private closing: Promise<void> | null = null;
 
   private constructor(readonly config: Config, options: GatewayOptions) {
@@ -57,7 +61,12 @@ export class Gateway {
       this.log.info('stream live', { path: stream.path, publisher: stream.publisher.id, protocol: stream.publisher.protocol }),
     );
     this.registry.on('unpublish', ({ stream, reason }) => this.log.info('stream ended', { path: stream.path, reason }));
-    this.flv = new FlvServer({ registry: this.registry, log: this.log });
+    // FLV and RTMP readers of an Opus stream share its one Opus → AAC transcoder.
+    const aacAudio: AacAudioOptions = {
+      feedFor: (stream) => AacFeed.for(stream, { bitrate: config.transcode.aacBitrate, lingerMs: config.transcode.lingerMs, log: this.log }),
+      maxBacklogBytes: s.readerMaxBacklogBytes,
+    };
+    this.flv = new FlvServer({ registry: this.registry, log: this.log, aacAudio });
     this.http = config.http.enabled
       ? new HttpServer({ headersTimeoutMs: config.http.headersTimeoutMs, corsOrigin: config.http.corsOrigin, log: this.log })
       : null;
@@ -65,9 +74,11 @@ export class Gateway {
       this.http && config.webrtc.enabled
         ? new WhepServer({ registry: this.registry, log: this.log, webrtc: config.webrtc, transcode: config.transcode })
         : null;
+    this.whip = this.http && config.webrtc.enabled ? new WhipServer({ registry: this.registry, log: this.log, webrtc: config.webrtc }) : null;
     if (this.http) {
       this.flv.register(this.http);
       this.whep?.register(this.http);
+      this.whip?.register(this.http);
       registerStreamsApi(this.http, this.registry);
     }
     this.rtmp = config.rtmp.enabled
@@ -77,6 +88,7 @@ export class Gateway {
           chunkSize: config.rtmp.chunkSize,
           maxMessageSize: config.rtmp.maxMessageSize,
           handshakeTimeoutMs: config.rtmp.handshakeTimeoutMs,
+          aacAudio,
         })
       : null;
     this.srt = config.srt.enabled
@@ -115,6 +127,7 @@ export class Gateway {
       this.registry.closeAll('server shutting down');
       this.flv.closeAll('server shutting down');
       this.whep?.closeAll('server shutting down');
+      this.whip?.closeAll('server shutting down');
       await Promise.all([this.rtmp?.close(), this.http?.close(), this.srt?.close()]);
     })();
     return this.closing;

@@ -121,11 +121,14 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
     seed ^= seed << 5;
     return (seed >>> 0) / 0x100000000;
   };
+  let closed = false;
+  // Delayed sends still pending when the relay closes are dropped (their sockets are gone).
   const later = (fn: () => void): void => {
-    if (o.delayMs) setTimeout(fn, o.delayMs);
+    if (o.delayMs) setTimeout(() => !closed && fn(), o.delayMs);
     else fn();
   };
   front.on('message', (msg, rinfo) => {
+    if (closed) return;
     const key = `${rinfo.address}:${rinfo.port}`;
     let peer = peers.get(key);
     if (!peer) {
@@ -154,6 +157,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
     injectToServer: (bytes) => lastBack?.send(bytes, o.targetPort, '127.0.0.1'),
     serverSocketId: () => lastDestId,
     close: async () => {
+      closed = true;
       for (const p of peers.values()) p.back.close();
       await new Promise<void>((r) => front.close(() => r()));
     },

@@ -69,6 +69,16 @@ export const configSchema = z
          * carry on with it (RTP time running on, no new negotiation). 0 ends them at once.
          */
         republishGraceMs: z.number().int().nonnegative().default(10_000),
+        /**
+         * A WHIP publisher that sends no RTP for this long is gone: its stream ends (a closed browser
+         * tab says nothing, and ICE-lite has no consent checks to notice).
+         */
+        publisherMediaTimeoutMs: z.number().int().positive().default(5000),
+        /**
+         * In-order packets of a WHIP publisher pass at once; after a gap, later packets wait at most
+         * this long for the retransmission before the gap is given up (ms).
+         */
+        jitterBufferMs: z.number().int().min(0).max(5000).default(150),
       })
       .strict()
       .prefault({}),
@@ -81,6 +91,11 @@ export const configSchema = z
          * (an ffmpeg child process per transcoded stream, for deployments that avoid GPL code).
          */
         aacDecoder: z.enum(['wasm', 'ffmpeg']).default('wasm'),
+        /**
+         * AAC bitrate of the Opus → AAC transcoder (FLV and RTMP readers of Opus streams), bits per
+         * second, for stereo; mono streams get half.
+         */
+        aacBitrate: z.number().int().min(32_000).max(320_000).default(128_000),
         /** How long a transcoder lives on after its last viewer leaves (ms). */
         lingerMs: z.number().int().nonnegative().default(5000),
       })

@@ -6,7 +6,7 @@
  */
 export const TIMESCALE = 90_000;
 
-export type VideoCodec = 'h264' | 'h265' | 'av1' | 'vp9';
+export type VideoCodec = 'h264' | 'h265' | 'av1' | 'vp8' | 'vp9';
 export type AudioCodec = 'aac' | 'opus' | 'mp3';
 export type Codec = VideoCodec | AudioCodec;
 
@@ -47,7 +47,7 @@ export type Track = VideoTrack | AudioTrack;
  *
  * Canonical data forms:
  * - h264 / h265: NAL units, each prefixed by a 4-byte big-endian length (AVCC/HVCC form).
- * - av1: low-overhead OBU stream; vp9: one frame.
+ * - av1: low-overhead OBU stream; vp8 / vp9: one frame.
  * - aac: one raw access unit (no ADTS header); opus: one packet; mp3: one frame.
  */
 export interface MediaUnit {

@@ -10,9 +10,22 @@ export interface PublisherInfo {
   readonly remoteAddress: string;
   /** Query string the publisher sent (e.g. "token=…"), kept for authentication. */
   readonly query?: string;
+  /** The bearer token of an `Authorization: Bearer …` header (WHIP), kept for authentication. */
+  readonly bearer?: string;
   /** Ends the ingest session (idle timeout, take-over, shutdown). Must be idempotent. */
   close(reason: string): void;
+  /**
+   * Asks the source for a keyframe soon (WebRTC PLI), when it can make one on demand; rate limiting
+   * is the publisher's business. Absent for sources that cannot (RTMP, SRT).
+   */
+  requestKeyframe?(reason: string): void;
 }
+
+/**
+ * A cached GOP older than this is not replayed to a new reader when the publisher can make a
+ * keyframe on demand (WHIP): the reader waits for the one it asks for (a round trip away) instead.
+ */
+export const STALE_GOP_MS = 2000;
 
 export interface StreamOptions extends ReaderQueueLimits {
   gop: GopCacheLimits;
@@ -138,7 +151,8 @@ export class Stream extends TypedEmitter<StreamEvents> {
 
   /**
    * Attaches a reader: it gets the tracks and metadata, then the cached GOP (so it starts on a
-   * keyframe at once), then live units.
+   * keyframe at once), then live units. A publisher that can make keyframes is asked for one when
+   * nothing usable is cached (none, or older than STALE_GOP_MS).
    */
   addReader(info: ReaderInfo, sink: ReaderSink): ReaderHandle {
     if (this.ended) throw new Error(`stream ${this.path} has ended`);
@@ -146,7 +160,16 @@ export class Stream extends TypedEmitter<StreamEvents> {
     this.readerQueues.set(info.id, queue);
     sink.start({ path: this.path, tracks: this.trackList, metadata: this.meta });
     const now = performance.now();
-    for (const unit of this.gop.snapshot()) queue.offer(unit, now);
+    let cached = this.gop.snapshot();
+    const canMakeKeyframes = this.publisher.requestKeyframe !== undefined;
+    if (canMakeKeyframes && cached.length > 0 && now - cached[0]!.receivedAt > STALE_GOP_MS) {
+      // A browser publisher sends keyframes only when asked: its GOP may be minutes long, and a
+      // reader started on it would be that far behind live. Ask for a fresh keyframe instead.
+      cached = [];
+    }
+    for (const unit of cached) queue.offer(unit, now);
+    // Nothing to start the reader on: a source that can make a keyframe is asked for one.
+    if (cached.length === 0 && this.hasVideoTrack) this.publisher.requestKeyframe?.(`new reader ${info.id}`);
     this.emit('reader-added', info);
     return { info, close: () => this.removeQueue(queue, 'reader closed') };
   }

@@ -6,7 +6,7 @@
  * readers, and an ingest session that received FLV bodies pre-fills the memo (zero copy, and
  * byte-exact pass-through).
  */
-import { ParseError } from '../core/errors.js';
+import { ParseError, UnsupportedError } from '../core/errors.js';
 import { makeUnit, TIMESCALE, type AudioTrack, type MediaUnit, type StreamMetadata, type Track, type VideoTrack } from '../core/media-unit.js';
 import { parseAudioSpecificConfig, codecString as aacCodecString } from '../codec/aac.js';
 import { parseAvcC, parseSps, codecString as avcCodecString } from '../codec/h264.js';
@@ -59,9 +59,18 @@ export function flvTagOf(unit: MediaUnit): Buffer {
   return tag;
 }
 
+/**
+ * Whether FLV (and so RTMP) can carry a track. VP8 has no FLV mapping that players read (a WHIP
+ * publisher's VP8 goes to WebRTC viewers only); FLV readers leave such a track out.
+ */
+export function flvCarries(track: Track): boolean {
+  return !(track.kind === 'video' && track.codec === 'vp8');
+}
+
 function buildBody(unit: MediaUnit): Buffer {
   const track = unit.track;
   if (track.kind === 'video') {
+    if (track.codec === 'vp8') throw new UnsupportedError('FLV cannot carry VP8');
     return buildVideoBody({
       codec: track.codec,
       packetType: 'coded-frames',
@@ -81,7 +90,10 @@ export function sequenceHeaderBodyOf(track: Track): Buffer | null {
   if (body !== undefined) return body;
   if (!track.config) body = null;
   else if (track.kind === 'video') {
-    body = buildVideoBody({ codec: track.codec, packetType: 'sequence-start', keyframe: true, compositionTimeMs: 0, data: track.config });
+    body =
+      track.codec === 'vp8'
+        ? null
+        : buildVideoBody({ codec: track.codec, packetType: 'sequence-start', keyframe: true, compositionTimeMs: 0, data: track.config });
   } else if (track.codec === 'mp3') body = null;
   else {
     body = buildAudioBody({ codec: track.codec, packetType: 'sequence-start', data: track.config, sampleRate: track.sampleRate, channels: track.channels });

@@ -1,12 +1,13 @@
 /**
  * AAC → Opus for WebRTC viewers: decode (FAAD2 in WASM, or an ffmpeg process), resample to 48 kHz
- * with the band-limited Resampler, encode 20 ms Opus frames (libopus in WASM, opusscript) with
+ * with the band-limited Resampler, encode 20 ms Opus frames (libopus in WASM: opusscript's build, see
+ * opus-native.ts for why not its wrapper) with
  * in-band FEC. One instance per stream, shared by every viewer. Opus timestamps follow the AAC
  * timestamps (each decoded sample is matched to the frame it came from), minus the resampler's delay.
  */
-import OpusScript from 'opusscript';
 import { TIMESCALE } from '../core/media-unit.js';
 import { createAacDecoder, decoderConfig, type AacDecoder, type AacDecoderKind } from './aac-decoders.js';
+import { OpusEncoder } from './opus-native.js';
 import { Resampler } from './resampler.js';
 
 export const OPUS_RATE = 48_000;
@@ -46,7 +47,7 @@ export class AacToOpus {
   readonly inputRate: number;
   private decoder: AacDecoder | null = null;
   private readonly resampler: Resampler;
-  private readonly encoder: OpusScript;
+  private readonly encoder: OpusEncoder;
   /** Input frames waiting for their samples: pts (90 kHz) and samples not yet out. */
   private readonly inFlight: { pts: number; left: number }[] = [];
   private readonly samplesPerFrame: number;
@@ -62,10 +63,9 @@ export class AacToOpus {
     this.channels = Math.min(2, Math.max(1, config.channels));
     this.samplesPerFrame = config.info.frameLength * (config.info.extensionSampleRate ? 2 : 1);
     this.resampler = new Resampler(this.inputRate, OPUS_RATE, this.channels);
-    this.encoder = new OpusScript(OPUS_RATE, this.channels, OpusScript.Application.AUDIO);
-    this.encoder.setBitrate(options.bitrate ?? 128_000);
-    this.encoder.encoderCTL(OPUS_SET_INBAND_FEC, 1);
-    this.encoder.encoderCTL(OPUS_SET_PACKET_LOSS_PERC, options.expectedLossPercent ?? 5);
+    this.encoder = new OpusEncoder(this.channels === 1 ? 1 : 2, options.bitrate ?? 128_000);
+    this.encoder.ctl(OPUS_SET_INBAND_FEC, 1);
+    this.encoder.ctl(OPUS_SET_PACKET_LOSS_PERC, options.expectedLossPercent ?? 5);
   }
 
   static async create(options: AacToOpusOptions): Promise<AacToOpus> {
@@ -118,14 +118,14 @@ export class AacToOpus {
     joined.set(this.pending);
     joined.set(resampled, this.pending.length);
     const step = OPUS_FRAME * this.channels;
-    const pcm = Buffer.allocUnsafe(step * 2);
+    const pcm = new Int16Array(step);
     let pos = 0;
     for (; pos + step <= joined.length; pos += step) {
       for (let i = 0; i < step; i++) {
         const v = Math.max(-1, Math.min(1, joined[pos + i]!));
-        pcm.writeInt16LE(Math.round(v * 32767), i * 2);
+        pcm[i] = Math.round(v * 32767);
       }
-      const data = Buffer.from(this.encoder.encode(pcm, OPUS_FRAME));
+      const data = this.encoder.encode(pcm);
       const packet = { data, pts: Math.round(this.pendingPts!), samples: OPUS_FRAME };
       this.pendingPts! += (OPUS_FRAME * TIMESCALE) / OPUS_RATE;
       this.options.onPacket(packet);
@@ -142,6 +142,6 @@ export class AacToOpus {
     if (this.closed) return;
     this.closed = true;
     this.decoder?.close();
-    this.encoder.delete();
+    this.encoder.close();
   }
 }

@@ -133,6 +133,31 @@ describe('Stream', () => {
     t.registry.closeAll('done');
   });
 
+  test('a publisher that makes keyframes on demand is asked for one by a reader with nothing fresh to start on', async () => {
+    const registry = new StreamRegistry(OPTIONS, silentLogger);
+    const asked: string[] = [];
+    const stream = registry.publish('live/k', { id: 'p', protocol: 'whip', remoteAddress: '', close: () => {}, requestKeyframe: (why) => void asked.push(why) });
+    stream.setTrack(video);
+    stream.addReader({ id: 'first', protocol: 't', remoteAddress: '' }, new FakeSink());
+    assert.deepEqual(asked, ['new reader first'], 'no GOP cached yet');
+    const key = makeUnit(video, 0, 0, true, Buffer.alloc(10), performance.now());
+    stream.push(key);
+    const fresh = new FakeSink();
+    stream.addReader({ id: 'fresh', protocol: 't', remoteAddress: '' }, fresh);
+    assert.deepEqual(fresh.units, [key], 'a fresh GOP is replayed');
+    assert.equal(asked.length, 1);
+    // The same GOP, 2.5 s old (a browser that sends keyframes only when asked).
+    const old = makeUnit(video, 90, 90, true, Buffer.alloc(10), performance.now() - 2500);
+    stream.push(old);
+    const late = new FakeSink();
+    stream.addReader({ id: 'late', protocol: 't', remoteAddress: '' }, late);
+    assert.deepEqual(late.units, [], 'a stale GOP is not replayed');
+    assert.deepEqual(asked, ['new reader first', 'new reader late']);
+    stream.push(v(200, true));
+    assert.equal(late.units.length, 1, 'the reader starts on the next keyframe');
+    registry.closeAll('done');
+  });
+
   test('GOP cache is dropped when it passes its size limit', () => {
     const t = setup({ ...OPTIONS, gop: { maxBytes: 100, maxUnits: 100 } });
     t.stream.push(v(0, true, 50));

@@ -11,6 +11,7 @@ import { sessionId } from '../../core/log.js';
 import type { ReaderHandle } from '../../core/stream.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
 import type { HttpServer, RouteParams } from '../../http/http-server.js';
+import { addReaderWithAacAudio, type AacAudioOptions } from '../../transcode/aac-audio-reader.js';
 import { FlvReader, type FlvTransport } from './from-stream.js';
 
 const HTTP_CHUNK = Symbol('http-flv.chunk');
@@ -32,6 +33,8 @@ export const FLV_ROUTE = /^\/(?<path>.+)\.flv$/;
 export interface FlvServerOptions {
   registry: StreamRegistry;
   log: Logger;
+  /** FLV carries AAC, not Opus: Opus audio reaches FLV readers through the stream's shared transcoder. */
+  aacAudio: AacAudioOptions;
 }
 
 export class FlvServer {
@@ -108,7 +111,7 @@ export class FlvServer {
     res.on('close', () => session.close('client closed'));
     res.on('error', (err) => session.close(`socket error: ${err.message}`, true));
     this.sessions.add(session);
-    handle = stream.addReader({ id, protocol: 'http-flv', remoteAddress: remote, query }, new FlvReader(transport, 'http-flv'));
+    handle = addReaderWithAacAudio(stream, { id, protocol: 'http-flv', remoteAddress: remote, query }, new FlvReader(transport, 'http-flv'), this.options.aacAudio);
     log.info('play started');
   }
 
@@ -152,7 +155,7 @@ export class FlvServer {
       ws.on('error', (err) => session.close(`socket error: ${err.message}`, 1011));
       // Viewers have nothing to say; anything they send is ignored (bounded by maxPayload).
       this.sessions.add(session);
-      handle = stream.addReader({ id, protocol: 'ws-flv', remoteAddress: remote, query }, new FlvReader(transport, 'ws-flv'));
+      handle = addReaderWithAacAudio(stream, { id, protocol: 'ws-flv', remoteAddress: remote, query }, new FlvReader(transport, 'ws-flv'), this.options.aacAudio);
       log.info('play started');
     });
   }

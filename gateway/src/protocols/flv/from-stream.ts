@@ -6,7 +6,7 @@ import { latencyProbe } from '../../core/latency-probe.js';
 import type { MediaUnit, StreamMetadata, Track } from '../../core/media-unit.js';
 import type { ReaderSink, StreamStart } from '../../core/reader.js';
 import { FLV_TAG_AUDIO, FLV_TAG_SCRIPT, FLV_TAG_VIDEO, buildFlvHeader, buildFlvTag } from '../../format/flv/index.js';
-import { flvTagOf, metadataBodyOf, sequenceHeaderBodyOf } from '../../format/flv-media.js';
+import { flvCarries, flvTagOf, metadataBodyOf, sequenceHeaderBodyOf } from '../../format/flv-media.js';
 
 /** Where the FLV bytes go: one HTTP response or one WebSocket. */
 export interface FlvTransport {
@@ -37,7 +37,7 @@ export class FlvReader implements ReaderSink {
   ) {}
 
   start(info: StreamStart): void {
-    const hasVideo = info.tracks.some((t) => t.kind === 'video') || hintsVideo(info.metadata);
+    const hasVideo = info.tracks.some((t) => t.kind === 'video' && flvCarries(t)) || hintsVideo(info.metadata);
     const hasAudio = info.tracks.some((t) => t.kind === 'audio') || hintsAudio(info.metadata);
     const unknown = info.tracks.length === 0 && !info.metadata;
     this.transport.send(buildFlvHeader({ audio: hasAudio || unknown, video: hasVideo || unknown }));
@@ -47,6 +47,8 @@ export class FlvReader implements ReaderSink {
   }
 
   unit(unit: MediaUnit): void {
+    // A track FLV cannot carry (VP8 from a WHIP publisher) is left out: the player gets the rest.
+    if (!flvCarries(unit.track)) return;
     const tag = flvTagOf(unit);
     this.lastTimestamp = tag.readUIntBE(4, 3) | (tag[7]! << 24);
     this.transport.sendUnit(unit, tag);

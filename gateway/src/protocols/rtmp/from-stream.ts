@@ -4,7 +4,7 @@
  */
 import type { MediaUnit, StreamMetadata, Track } from '../../core/media-unit.js';
 import type { ReaderSink, StreamStart } from '../../core/reader.js';
-import { flvBodyOf, flvTimestamp, sequenceHeaderBodyOf, metadataBodyOf } from '../../format/flv-media.js';
+import { flvBodyOf, flvCarries, flvTimestamp, sequenceHeaderBodyOf, metadataBodyOf } from '../../format/flv-media.js';
 import { chunkMessage } from './chunk-writer.js';
 
 const RTMP_CHUNKS = Symbol('rtmp.chunks');
@@ -51,7 +51,8 @@ export class RtmpReader implements ReaderSink {
   }
 
   unit(unit: MediaUnit): void {
-    if (this.paused) return;
+    // A track FLV cannot carry (VP8 from a WHIP publisher) is left out: the player gets the rest.
+    if (this.paused || !flvCarries(unit.track)) return;
     this.lastTimestamp = flvTimestamp(unit);
     if (this.conn.streamId === SHARED_STREAM_ID && this.conn.chunkSize === this.sharedChunkSize) {
       let bytes = unit.memo[RTMP_CHUNKS] as Buffer | undefined;

@@ -9,6 +9,7 @@ import { StreamBusyError, describeError } from '../../core/errors.js';
 import { sessionId, type Logger } from '../../core/log.js';
 import type { ReaderHandle, Stream } from '../../core/stream.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
+import { addReaderWithAacAudio, type AacAudioOptions } from '../../transcode/aac-audio-reader.js';
 import { RtmpReader } from './from-stream.js';
 import { RtmpServerSession } from './server-session.js';
 import { RtmpToStream } from './to-stream.js';
@@ -19,6 +20,8 @@ export interface RtmpServerOptions {
   chunkSize: number;
   maxMessageSize: number;
   handshakeTimeoutMs: number;
+  /** RTMP players get AAC, not Opus: Opus audio reaches them through the stream's shared transcoder. */
+  aacAudio: AacAudioOptions;
 }
 
 export class RtmpServer {
@@ -183,7 +186,7 @@ class RtmpConnection {
       },
       this.options.chunkSize,
     );
-    const handle = stream.addReader({ id: `${this.id}/${streamId}`, protocol: 'rtmp', remoteAddress: this.remote, query }, reader);
+    const handle = addReaderWithAacAudio(stream, { id: `${this.id}/${streamId}`, protocol: 'rtmp', remoteAddress: this.remote, query }, reader, this.options.aacAudio);
     this.playing.set(streamId, { handle, reader });
     log.info('play started', { query: query ? 'present' : undefined });
   }

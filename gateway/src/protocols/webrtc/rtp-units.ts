@@ -5,6 +5,10 @@ import type { MediaUnit, VideoTrack } from '../../core/media-unit.js';
 import { parseAvcC } from '../../codec/h264.js';
 import { splitLengthPrefixed } from '../../codec/nal-units.js';
 import { packetizeH264, type RtpPayload } from '../../format/rtp/h264.js';
+import { packetizeVp8 } from '../../format/rtp/vp8.js';
+
+/** Video codecs livegate sends over WebRTC. */
+export type WebrtcVideoCodec = 'h264' | 'vp8';
 
 const RTP_PAYLOADS = Symbol('webrtc.rtp-payloads');
 const parameterSets = new WeakMap<VideoTrack, { sps?: Buffer; pps?: Buffer }>();
@@ -26,12 +30,18 @@ function paramsOf(track: VideoTrack): { sps?: Buffer; pps?: Buffer } {
   return ps;
 }
 
-/** RFC 6184 payloads of an H264 unit; SPS/PPS from the track go in front of every keyframe. */
-export function h264PayloadsOf(unit: MediaUnit): RtpPayload[] {
+/**
+ * RTP payloads of a video unit: RFC 6184 for H264 (SPS/PPS from the track go in front of every
+ * keyframe), RFC 7741 for VP8.
+ */
+export function videoPayloadsOf(unit: MediaUnit): RtpPayload[] {
   let payloads = unit.memo[RTP_PAYLOADS] as RtpPayload[] | undefined;
   if (!payloads) {
     const track = unit.track as VideoTrack;
-    payloads = packetizeH264(splitLengthPrefixed(unit.data), unit.keyframe ? paramsOf(track) : {});
+    payloads =
+      track.codec === 'vp8'
+        ? packetizeVp8(unit.data)
+        : packetizeH264(splitLengthPrefixed(unit.data), unit.keyframe ? paramsOf(track) : {});
     unit.memo[RTP_PAYLOADS] = payloads;
   }
   return payloads;

@@ -38,5 +38,5 @@ export const RtpHeader = werift.RtpHeader;
 export type RtpHeader = Werift.RtpHeader;
 export const RtpPacket = werift.RtpPacket;
 export type RtpPacket = Werift.RtpPacket;
-export const { useH264, useOPUS, useSdesMid } = werift;
-export type { RtcpPacket } from 'werift';
+export const { useH264, useOPUS, useVP8, useSdesMid, useTransportWideCC, useTWCC } = werift;
+export type { RtcpPacket, RTCRtpTransceiver } from 'werift';

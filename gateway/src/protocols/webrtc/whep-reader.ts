@@ -7,7 +7,7 @@ import { latencyProbe } from '../../core/latency-probe.js';
 import { TIMESCALE, type MediaUnit, type StreamMetadata, type Track } from '../../core/media-unit.js';
 import type { ReaderSink, StreamStart } from '../../core/reader.js';
 import type { OpusPacket } from '../../transcode/aac-to-opus.js';
-import { h264PayloadsOf } from './rtp-units.js';
+import { videoPayloadsOf, type WebrtcVideoCodec } from './rtp-units.js';
 
 /** Gap left between the last frame of one publisher and the first of the next (≈ one video frame). */
 const FRAME_GAP = TIMESCALE / 30;
@@ -37,13 +37,15 @@ export class WhepReader implements ReaderSink {
   bytesSent = 0;
 
   constructor(
+    /** The video codec negotiated with this viewer: units of another codec are not sent. */
+    private readonly videoCodec: WebrtcVideoCodec,
     private readonly video: MediaStreamTrack | null,
     private readonly audio: MediaStreamTrack | null,
     private readonly events: WhepReaderEvents,
   ) {}
 
   start(info: StreamStart): void {
-    this.hasVideo = info.tracks.some((t) => t.kind === 'video' && t.codec === 'h264');
+    this.hasVideo = info.tracks.some((t) => t.kind === 'video' && t.codec === this.videoCodec);
   }
 
   /**
@@ -59,7 +61,7 @@ export class WhepReader implements ReaderSink {
   unit(unit: MediaUnit): void {
     const track = unit.track;
     if (track.kind === 'video') {
-      if (track.codec !== 'h264' || !this.video) return;
+      if (track.codec !== this.videoCodec || !this.video) return;
       if (this.delayed.length === 0 && this.sendTimeOf(unit) <= performance.now()) return this.sendVideo(unit);
       this.delayed.push(unit);
       this.scheduleVideo();
@@ -112,8 +114,8 @@ export class WhepReader implements ReaderSink {
     this.videoStarted = true;
     const t = unit.pts + this.offset;
     this.lastSent = Math.max(this.lastSent ?? t, t);
-    const ts = t >>> 0; // 90 kHz, as the RTP clock of H264 (RFC 6184 §5.1)
-    for (const p of h264PayloadsOf(unit)) {
+    const ts = t >>> 0; // 90 kHz, the RTP clock of H264 and VP8 (RFC 6184 §5.1, RFC 7741 §4.1)
+    for (const p of videoPayloadsOf(unit)) {
       this.send(this.video, new RtpHeader({ payloadType: 96, sequenceNumber: this.videoSeq, timestamp: ts, marker: p.marker }), p.payload);
       this.videoSeq = (this.videoSeq + 1) & 0xffff;
     }
@@ -169,7 +171,7 @@ export class WhepReader implements ReaderSink {
   }
 
   trackUpdate(track: Track): void {
-    if (track.kind === 'video' && track.codec === 'h264') this.hasVideo = true;
+    if (track.kind === 'video' && track.codec === this.videoCodec) this.hasVideo = true;
   }
 
   metadata(_meta: StreamMetadata): void {}

@@ -1,12 +1,14 @@
 /**
  * WHEP playback (draft-ietf-wish-whep; MediaMTX's layout): `POST /{path}/whep` with an SDP offer →
  * `201` + answer + `Location: /{path}/whep/{session}`; `PATCH` (trickle) → 204; `DELETE` → 200.
- * Errors: 400 bad content type or SDP, 422 no H264 (packetization-mode 1) or no Opus, 409 stream
+ * Errors: 400 bad content type or SDP, 422 no H264 (packetization-mode 1; VP8 for a WHIP publisher's
+ * VP8) or no Opus, 409 stream
  * not live (with Retry-After), 404 unknown session.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describeError, LimitError, ParseError } from '../../core/errors.js';
+import { bearerToken, contentType, problem, readBody } from './http-util.js';
 import { sessionId, type Logger } from '../../core/log.js';
 import type { Stream } from '../../core/stream.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
@@ -14,7 +16,8 @@ import { hasH264Mode1, hasOpus, MAX_SDP_BYTES, parseOfferMedia } from '../../for
 import { sendJson, type HttpServer } from '../../http/http-server.js';
 import { iceServersFor, linkHeader } from '../../nat/ice-servers.js';
 import { OpusFeed } from '../../transcode/opus-feed.js';
-import { WhepSession, type WebrtcOptions } from './whep-session.js';
+import { WhepSession } from './whep-session.js';
+import type { WebrtcOptions } from './peer-connection.js';
 
 export interface WhepServerOptions {
   registry: StreamRegistry;
@@ -25,31 +28,6 @@ export interface WhepServerOptions {
 
 const WHEP = /^\/(?<path>.+)\/whep$/;
 const WHEP_SESSION = /^\/(?<path>.+)\/whep\/(?<session>[0-9a-f-]{36})$/;
-
-function problem(res: ServerResponse, status: number, detail: string, headers: { [k: string]: string } = {}): void {
-  res.writeHead(status, { 'Content-Type': 'application/problem+json', ...headers });
-  res.end(JSON.stringify({ status, detail }) + '\n');
-}
-
-/** Bytes of an oversized body read and thrown away so that the client can still get its 413. */
-const DRAIN_LIMIT = 1024 * 1024;
-
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on('data', (d: Buffer) => {
-      size += d.length;
-      if (size > DRAIN_LIMIT) req.destroy();
-      else if (size <= limit) parts.push(d);
-    });
-    req.on('end', () => {
-      if (size > limit) reject(new LimitError(`request body of ${size} bytes is over ${limit}`));
-      else resolve(Buffer.concat(parts).toString('utf8'));
-    });
-    req.on('error', reject);
-  });
-}
 
 export class WhepServer {
   readonly sessions = new Map<string, WhepSession>();
@@ -95,7 +73,7 @@ export class WhepServer {
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const path = normalizePath(rawPath);
     const log = this.options.log.child({ id, protocol: 'whep', path: path ?? rawPath, remote });
-    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const type = contentType(req);
     if (type !== 'application/sdp') {
       log.info('play refused', { reason: `content type "${type}"` });
       return problem(res, 400, 'Content-Type must be application/sdp');
@@ -117,7 +95,14 @@ export class WhepServer {
     }
     const video = media.find((m) => m.kind === 'video');
     const audio = media.find((m) => m.kind === 'audio');
-    if (!video || !hasH264Mode1(video)) {
+    const live = path ? this.options.registry.get(path) : undefined;
+    // A WHIP publisher's VP8 goes to viewers as VP8; everything else is H264.
+    const videoCodec = live?.tracks.some((t) => t.kind === 'video' && t.codec === 'vp8') ? 'vp8' : 'h264';
+    if (videoCodec === 'vp8' && !video?.codecs.some((c) => c.name === 'VP8')) {
+      log.info('play refused', { reason: 'the stream is VP8 and the offer has no VP8' });
+      return problem(res, 422, 'the stream is VP8: the offer must include VP8');
+    }
+    if (videoCodec === 'h264' && (!video || !hasH264Mode1(video))) {
       log.info('play refused', { reason: 'no H264 packetization-mode 1 in the offer' });
       return problem(res, 422, 'the offer must include H264 with packetization-mode=1');
     }
@@ -139,8 +124,16 @@ export class WhepServer {
       );
     }
     const uuid = randomUUID();
-    const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
-    const session = new WhepSession(uuid, stream, { id, remote, log, webrtc: this.options.webrtc, opusFeedFor: (s) => this.opusFeedFor(s), bearer });
+    const bearer = bearerToken(req);
+    const session = new WhepSession(uuid, stream, {
+      id,
+      remote,
+      log,
+      webrtc: this.options.webrtc,
+      opusFeedFor: (s) => this.opusFeedFor(s),
+      bearer,
+      videoCodec,
+    });
     let answer: string;
     try {
       answer = await session.answer(offer);
@@ -171,7 +164,7 @@ export class WhepServer {
   private async onPatch(req: IncomingMessage, res: ServerResponse, uuid: string): Promise<void> {
     const session = this.sessions.get(uuid);
     if (!session) return problem(res, 404, 'unknown session');
-    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const type = contentType(req);
     if (type !== 'application/trickle-ice-sdpfrag') return problem(res, 415, 'Content-Type must be application/trickle-ice-sdpfrag');
     try {
       await readBody(req, MAX_SDP_BYTES);

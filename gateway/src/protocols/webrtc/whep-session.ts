@@ -2,22 +2,13 @@
  * One WHEP viewer: a werift peer connection (ICE-lite, no outbound STUN) with a sendonly H264 and a
  * sendonly Opus track, attached to a Stream through a WhepReader.
  */
-import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, useH264, useOPUS, useSdesMid, type RtcpPacket } from './werift.js';
+import { MediaStreamTrack, RTCRtpCodecParameters, useH264, useOPUS, useVP8, type RTCPeerConnection, type RtcpPacket } from './werift.js';
+import type { WebrtcVideoCodec } from './rtp-units.js';
+import { createPeerConnection, type WebrtcOptions } from './peer-connection.js';
 import type { Logger } from '../../core/log.js';
 import type { ReaderHandle, Stream } from '../../core/stream.js';
-import type { IceServerConfig } from '../../nat/ice-servers.js';
 import type { OpusFeed } from '../../transcode/opus-feed.js';
 import { WhepReader } from './whep-reader.js';
-
-export interface WebrtcOptions {
-  portRange?: [number, number];
-  interface?: string;
-  additionalHosts: string[];
-  iceServers: IceServerConfig[];
-  sessionTimeoutMs: number;
-  /** How long a viewer waits for a new publisher when its stream ends (0: end at once). */
-  republishGraceMs: number;
-}
 
 export interface WhepSessionStats {
   session: string;
@@ -46,15 +37,26 @@ export interface WhepSessionContext {
   opusFeedFor: (stream: Stream) => OpusFeed;
   /** From `Authorization: Bearer …`, kept for authentication. */
   bearer?: string;
+  /** What the stream's video is (VP8 only from a WHIP publisher), and so what this viewer gets. */
+  videoCodec: WebrtcVideoCodec;
 }
 
 /** RTCP payload-specific feedback: PLI (fmt 1) and FIR (fmt 4), RFC 4585 §6.3 / RFC 5104 §4.3.1. */
 const RTCP_PSFB = 206;
+const PSFB_PLI = 1;
+const PSFB_FIR = 4;
+
+/** PLI or FIR: a keyframe request. Not REMB, which shares the packet type (fmt 15) and arrives often. */
+export function isKeyframeRequest(packet: RtcpPacket): boolean {
+  if (packet.type !== RTCP_PSFB) return false;
+  const fmt = (packet as { feedback?: { count?: number } }).feedback?.count;
+  return fmt === PSFB_PLI || fmt === PSFB_FIR;
+}
 const KEYFRAME_ANSWER_INTERVAL_MS = 2000;
 
 export class WhepSession {
   readonly pc: RTCPeerConnection;
-  private readonly videoTrack = new MediaStreamTrack({ kind: 'video', codec: useH264() });
+  private readonly videoTrack: MediaStreamTrack;
   private readonly audioTrack = new MediaStreamTrack({ kind: 'audio', codec: useOPUS() });
   private reader: WhepReader | null = null;
   private handle: ReaderHandle | null = null;
@@ -76,21 +78,11 @@ export class WhepSession {
     public stream: Stream,
     private readonly ctx: WhepSessionContext,
   ) {
-    this.pc = new RTCPeerConnection({
-      // ICE-lite: livegate answers and never gathers server-reflexive candidates, so it never sends
-      // a STUN request anywhere (werift would otherwise ask a public STUN server).
-      iceLite: true,
-      iceServers: [],
-      iceUseIpv6: false,
-      icePortRange: ctx.webrtc.portRange,
-      iceAdditionalHostAddresses: ctx.webrtc.additionalHosts.length > 0 ? ctx.webrtc.additionalHosts : undefined,
-      iceInterfaceAddresses: ctx.webrtc.interface ? { udp4: ctx.webrtc.interface } : undefined,
-      bundlePolicy: 'max-bundle',
-      codecs: {
-        video: [useH264(), new RTCRtpCodecParameters({ mimeType: 'video/rtx', clockRate: 90000 })],
-        audio: [useOPUS({ parameters: 'minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1' })],
-      },
-      headerExtensions: { video: [useSdesMid()], audio: [useSdesMid()] },
+    const video = ctx.videoCodec === 'vp8' ? useVP8() : useH264();
+    this.videoTrack = new MediaStreamTrack({ kind: 'video', codec: video });
+    this.pc = createPeerConnection(ctx.webrtc, {
+      video: [video, new RTCRtpCodecParameters({ mimeType: 'video/rtx', clockRate: 90000 })],
+      audio: [useOPUS({ parameters: 'minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1' })],
     });
     this.pc.iceConnectionStateChange.subscribe((state) => {
       this.state = state;
@@ -109,12 +101,12 @@ export class WhepSession {
     await this.pc.setLocalDescription(answer);
     const sdp = this.pc.localDescription?.sdp;
     if (!sdp) throw new Error('no local description');
-    if (!/^m=video [1-9]/m.test(sdp)) throw new Error('the video section was rejected (no usable H264)');
+    if (!/^m=video [1-9]/m.test(sdp)) throw new Error(`the video section was rejected (no usable ${this.ctx.videoCodec.toUpperCase()})`);
     // Any RTCP from the viewer proves it is alive; PLI/FIR are recorded (an RTMP source cannot make
     // a keyframe on demand: the viewer gets the next one, at most one GOP away).
     const onRtcp = (packet: RtcpPacket): void => {
       this.touch();
-      if (packet.type === RTCP_PSFB) {
+      if (isKeyframeRequest(packet)) {
         this.keyframeRequests++;
         this.answerKeyframeRequest();
       }
@@ -159,7 +151,7 @@ export class WhepSession {
     if (this.closed) return;
     if (stream.isEnded) return this.streamEnded('stream ended before the connection was up');
     this.stream = stream;
-    this.reader ??= new WhepReader(this.videoTrack, this.audioTrack, {
+    this.reader ??= new WhepReader(this.ctx.videoCodec, this.videoTrack, this.audioTrack, {
       onEnd: (reason) => this.streamEnded(reason),
       onDrop: (reason) => this.close(reason),
     });
@@ -208,6 +200,9 @@ export class WhepSession {
    * KEYFRAME_ANSWER_INTERVAL_MS, so a lossy viewer cannot make livegate resend GOPs in a loop.
    */
   private answerKeyframeRequest(): void {
+    // A source that makes keyframes on demand (WHIP) is asked for one (it rate-limits): fresher than
+    // the cached GOP, and the viewer does not fall behind live.
+    if (this.stream.publisher.requestKeyframe) return this.stream.publisher.requestKeyframe(`PLI from viewer ${this.ctx.id}`);
     const now = performance.now();
     if (!this.reader || !this.handle || this.closed || now - this.lastKeyframeAnswer < KEYFRAME_ANSWER_INTERVAL_MS) return;
     this.lastKeyframeAnswer = now;

@@ -1,0 +1,196 @@
+/**
+ * WHIP ingest (RFC 9725; MediaMTX's layout): `POST /{path}/whip` with an SDP offer → `201` + answer
+ * (every candidate in it) + `Location: /{path}/whip/{session}` + `ETag` + `Link` ICE servers;
+ * `PATCH` trickle → 204; `DELETE` → 200; `OPTIONS` → 204 with CORS and `Accept-Post`.
+ * Errors: 400 bad content type, SDP or path; 422 nothing livegate can receive (every offered
+ * section must be usable: no partial success); 409 the path is being published; 404 unknown session.
+ *
+ * What OBS's WHIP output needs, and gets: exactly 201, a relative Location, an answer well within
+ * its 8 s timeout (ICE-lite gathers nothing remote), and offers without candidates that never
+ * trickle (the browser's or OBS's address is learnt from its first STUN check).
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { describeError, LimitError, ParseError, StreamBusyError } from '../../core/errors.js';
+import { sessionId, type Logger } from '../../core/log.js';
+import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
+import { MAX_SDP_BYTES, parseOfferMedia, type OfferedMedia } from '../../format/sdp-offer.js';
+import { sendJson, type HttpServer } from '../../http/http-server.js';
+import { iceServersFor, linkHeader } from '../../nat/ice-servers.js';
+import { bearerToken, contentType, problem, readBody } from './http-util.js';
+import type { WebrtcOptions } from './peer-connection.js';
+import { receiveCodecs, WhipSession } from './whip-session.js';
+
+export interface WhipServerOptions {
+  registry: StreamRegistry;
+  log: Logger;
+  webrtc: WebrtcOptions;
+  /** Sessions at most (each holds a peer connection and its UDP socket). */
+  maxSessions?: number;
+}
+
+const WHIP = /^\/(?<path>.+)\/whip$/;
+const WHIP_SESSION = /^\/(?<path>.+)\/whip\/(?<session>[0-9a-f-]{36})$/;
+/** OBS gives up after 8 s; an answer that is not ready well before is refused instead. */
+const ANSWER_TIMEOUT_MS = 6000;
+
+/** Why an offer cannot be taken, or null. WHIP (RFC 9725 §4.2): one audio and one video at most. */
+export function refuseOffer(media: readonly OfferedMedia[]): string | null {
+  const av = media.filter((m) => m.kind === 'audio' || m.kind === 'video');
+  if (av.length === 0) return 'the offer has no audio or video section';
+  if (media.some((m) => m.kind !== 'audio' && m.kind !== 'video')) return 'only audio and video sections are supported (no data channels)';
+  if (av.filter((m) => m.kind === 'audio').length > 1 || av.filter((m) => m.kind === 'video').length > 1) {
+    return 'at most one audio and one video section';
+  }
+  for (const m of av) {
+    if (m.direction === 'recvonly' || m.direction === 'inactive') return `the ${m.kind} section is ${m.direction}: a WHIP offer sends`;
+    if (receiveCodecs(m).length === 0) {
+      return m.kind === 'video' ? 'the video section offers neither H264 (packetization-mode 1) nor VP8' : 'the audio section does not offer Opus';
+    }
+  }
+  return null;
+}
+
+export class WhipServer {
+  readonly sessions = new Map<string, WhipSession>();
+
+  constructor(private readonly options: WhipServerOptions) {}
+
+  register(http: HttpServer): void {
+    http.route('POST', WHIP, (req, res, params, url) => this.onPost(req, res, params.path ?? '', url));
+    http.route('OPTIONS', WHIP, (_req, res) => this.onOptions(res));
+    http.route('PATCH', WHIP_SESSION, (req, res, params) => this.onPatch(req, res, params.session ?? ''));
+    http.route('DELETE', WHIP_SESSION, (_req, res, params) => this.onDelete(res, params.session ?? ''));
+    http.route('GET', '/api/v1/whip/sessions', (_req, res) => {
+      sendJson(res, 200, { sessions: [...this.sessions.values()].map((s) => s.stats()) });
+    });
+  }
+
+  closeAll(reason: string): void {
+    for (const s of [...this.sessions.values()]) s.close(reason);
+  }
+
+  /** CORS preflight, and the endpoint's self-description (RFC 9725 §4.1: Accept-Post). */
+  private onOptions(res: ServerResponse): void {
+    const headers: { [k: string]: string } = {
+      'Access-Control-Allow-Methods': 'POST, OPTIONS',
+      'Access-Control-Allow-Headers': 'Authorization, Content-Type, If-Match',
+      'Access-Control-Max-Age': '86400',
+      'Accept-Post': 'application/sdp',
+    };
+    res.writeHead(204, headers).end();
+  }
+
+  private async onPost(req: IncomingMessage, res: ServerResponse, rawPath: string, url: URL): Promise<void> {
+    const id = sessionId('whip');
+    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const path = normalizePath(rawPath);
+    const log = this.options.log.child({ id, protocol: 'whip', path: path ?? rawPath, remote });
+    const refuse = (status: number, reason: string, headers?: { [k: string]: string }): void => {
+      log.info('publish refused', { status, reason });
+      problem(res, status, reason, headers);
+    };
+    if (contentType(req) !== 'application/sdp') return refuse(400, 'Content-Type must be application/sdp');
+    let offer: string;
+    try {
+      offer = await readBody(req, MAX_SDP_BYTES);
+    } catch (err) {
+      return refuse(err instanceof LimitError ? 413 : 400, describeError(err));
+    }
+    if (!path) return refuse(400, `"${rawPath}" is not a valid stream path`);
+    let media: OfferedMedia[];
+    try {
+      media = parseOfferMedia(offer);
+    } catch (err) {
+      if (!(err instanceof ParseError || err instanceof LimitError)) throw err;
+      return refuse(400, `unparsable SDP offer: ${err.message}`);
+    }
+    const why = refuseOffer(media);
+    if (why) return refuse(422, why);
+    const registry = this.options.registry;
+    if (registry.get(path) && !registry.options.allowTakeover) return refuse(409, `stream "${path}" is already being published`);
+    if (this.sessions.size >= (this.options.maxSessions ?? 1000)) return refuse(503, 'too many WHIP sessions', { 'Retry-After': '5' });
+    const uuid = randomUUID();
+    const session = new WhipSession(uuid, media, {
+      id,
+      remote,
+      path,
+      log,
+      webrtc: this.options.webrtc,
+      registry,
+      bearer: bearerToken(req),
+      query: url.search.length > 1 ? url.search.slice(1) : undefined,
+    });
+    let answer: string;
+    try {
+      answer = await withTimeout(session.answer(offer), ANSWER_TIMEOUT_MS);
+    } catch (err) {
+      session.close(`negotiation failed: ${describeError(err)}`);
+      return refuse(422, `cannot answer the offer: ${describeError(err)}`);
+    }
+    try {
+      session.publish();
+    } catch (err) {
+      session.close(describeError(err));
+      if (err instanceof StreamBusyError) return refuse(409, `stream "${path}" is already being published`);
+      throw err;
+    }
+    this.sessions.set(uuid, session);
+    session.onClosed = () => this.sessions.delete(uuid);
+    const headers: { [k: string]: string | string[] } = {
+      'Content-Type': 'application/sdp',
+      Location: `/${path}/whip/${uuid}`,
+      ETag: `"${uuid}"`,
+      'Accept-Patch': 'application/trickle-ice-sdpfrag',
+    };
+    const links = iceServersFor(this.options.webrtc.iceServers, uuid).map(linkHeader);
+    if (links.length > 0) headers.Link = links;
+    res.writeHead(201, headers);
+    res.end(answer);
+    log.info('publish started', { session: uuid, authorization: session.bearer ? 'bearer' : undefined });
+  }
+
+  private async onPatch(req: IncomingMessage, res: ServerResponse, uuid: string): Promise<void> {
+    const session = this.sessions.get(uuid);
+    if (!session) return problem(res, 404, 'unknown session');
+    if (contentType(req) !== 'application/trickle-ice-sdpfrag') return problem(res, 415, 'Content-Type must be application/trickle-ice-sdpfrag');
+    let frag: string;
+    try {
+      frag = await readBody(req, MAX_SDP_BYTES);
+    } catch (err) {
+      return problem(res, 400, describeError(err));
+    }
+    // An ICE restart (new ufrag/pwd) is not supported (RFC 9725 §4.3.2 allows that): 422.
+    if (req.headers['if-match'] === '*' || /^a=ice-ufrag:/m.test(frag)) {
+      const current = /^a=ice-ufrag:(.*)$/m.exec(session.pc.remoteDescription?.sdp ?? '')?.[1]?.trim();
+      const asked = /^a=ice-ufrag:(.*)$/m.exec(frag)?.[1]?.trim();
+      if (req.headers['if-match'] === '*' || (asked && current && asked !== current)) return problem(res, 422, 'ICE restart is not supported');
+    }
+    // livegate answers as ICE-lite: the publisher's address is learnt from its checks (peer
+    // reflexive), so trickled candidates need no action.
+    res.writeHead(204).end();
+  }
+
+  private onDelete(res: ServerResponse, uuid: string): void {
+    const session = this.sessions.get(uuid);
+    if (!session) return problem(res, 404, 'unknown session');
+    session.close('DELETE from the publisher');
+    res.writeHead(200).end();
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}

@@ -1,0 +1,254 @@
+/**
+ * The Opus → AAC transcoder of one stream, shared by all its FLV and RTMP readers: a reader of the
+ * stream's Opus track that is also a source of AAC units. The first subscriber starts it; it stops
+ * a while after the last one leaves (so that a page reload does not restart it).
+ *
+ * It keeps the AAC units since the stream's last video keyframe (bounded), so that a reader who
+ * joins and is replayed the cached GOP gets that GOP's audio too, not silence until the next one.
+ */
+import { makeUnit, type AudioTrack, type MediaUnit, type Track } from '../core/media-unit.js';
+import type { ReaderHandle, Stream } from '../core/stream.js';
+import type { Logger } from '../core/log.js';
+import { codecString, parseAudioSpecificConfig } from '../codec/aac.js';
+import { AAC_RATE } from './aac-clock.js';
+import { OpusToAac, type AacUnit } from './opus-to-aac.js';
+
+export interface AacFeedOptions {
+  /** AAC bitrate of a stereo stream, bits per second; mono streams get half. */
+  bitrate: number;
+  /** How long the transcoder lives on after its last subscriber (ms). */
+  lingerMs: number;
+  log: Logger;
+}
+
+export interface AacFeedSubscriber {
+  /** The AAC track (a new object when the encoder configuration changes). */
+  track(track: AudioTrack): void;
+  /** New AAC units, in order; several at once when the worker sent them together. */
+  units(units: readonly MediaUnit[]): void;
+  /** The feed is over (stream ended, transcoder failed, audio no longer Opus). */
+  stopped(reason: string): void;
+}
+
+/** Bounds of the kept units (besides "since the last keyframe"): about 20 s, 2 MiB. */
+const RECENT_MAX_UNITS = 1000;
+const RECENT_MAX_BYTES = 2 * 1024 * 1024;
+/** Arrival times of the last Opus packets, to stamp AAC units for the latency probes. */
+const ARRIVALS = 128;
+/** An AAC frame lasts 1024 samples: 1920 ticks at 90 kHz. */
+const FRAME_TICKS = 1920;
+
+const feeds = new WeakMap<Stream, AacFeed>();
+
+export class AacFeed {
+  private readonly subscribers = new Set<AacFeedSubscriber>();
+  private handle: ReaderHandle | null = null;
+  private transcoder: OpusToAac | null = null;
+  private channels: 1 | 2 | null = null;
+  private aacTrack: AudioTrack | null = null;
+  private opusTrackId = 1;
+  private recentUnits: MediaUnit[] = [];
+  private recentBytes = 0;
+  /** dts of the stream's last video keyframe: older units are no use to a joining reader. */
+  private keyframeDts = -Infinity;
+  private arrivals: { pts: number; receivedAt: number }[] = [];
+  private lingerTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  /** Counters for the API and the benchmarks (of every transcoder this feed ran). */
+  framesIn = 0;
+  framesOut = 0;
+
+  private constructor(
+    private readonly stream: Stream,
+    private readonly options: AacFeedOptions,
+  ) {}
+
+  /** The stream's feed, created on first use. */
+  static for(stream: Stream, options: AacFeedOptions): AacFeed {
+    let feed = feeds.get(stream);
+    if (!feed || feed.closed) {
+      feed = new AacFeed(stream, options);
+      feeds.set(stream, feed);
+    }
+    return feed;
+  }
+
+  static existing(stream: Stream): AacFeed | undefined {
+    return feeds.get(stream);
+  }
+
+  get running(): boolean {
+    return this.handle !== null;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  /** The AAC track, once the encoder has given its configuration. */
+  get track(): AudioTrack | null {
+    return this.aacTrack;
+  }
+
+  /** The transcoder now running (counters), if any. */
+  get current(): OpusToAac | null {
+    return this.transcoder;
+  }
+
+  /** Kept AAC units with dts ≥ `fromDts`, oldest first. */
+  recent(fromDts: number): MediaUnit[] {
+    let i = this.recentUnits.length;
+    while (i > 0 && this.recentUnits[i - 1]!.dts >= fromDts) i--;
+    return this.recentUnits.slice(i);
+  }
+
+  subscribe(sub: AacFeedSubscriber): () => void {
+    if (this.closed) {
+      sub.stopped('transcoder stopped');
+      return () => {};
+    }
+    this.subscribers.add(sub);
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = null;
+    if (!this.handle) this.start();
+    return () => {
+      if (!this.subscribers.delete(sub) || this.subscribers.size > 0 || this.closed || this.lingerTimer) return;
+      this.lingerTimer = setTimeout(() => this.stop('no more FLV or RTMP readers'), this.options.lingerMs);
+      this.lingerTimer.unref();
+    };
+  }
+
+  private start(): void {
+    // The reader is attached first, so that the cached GOP replayed to it is transcoded too.
+    this.options.log.info('transcoder started', { path: this.stream.path, from: 'opus', to: 'aac' });
+    this.handle = this.stream.addReader(
+      { id: `transcode-opus-aac/${this.stream.path}`, protocol: 'transcoder', remoteAddress: '' },
+      {
+        start: (info) => {
+          for (const t of info.tracks) this.onTrack(t);
+        },
+        trackUpdate: (track) => this.onTrack(track),
+        unit: (unit) => this.onUnit(unit),
+        metadata: () => {},
+        end: () => this.stop('stream ended'),
+        backlog: () => 0,
+        drop: (reason) => this.stop(reason),
+      },
+    );
+    // It may have stopped while attaching (the audio was not Opus after all).
+    if (this.closed) {
+      this.handle.close();
+      this.handle = null;
+    }
+  }
+
+  private onTrack(track: Track): void {
+    if (track.kind !== 'audio' || this.closed) return;
+    if (track.codec !== 'opus') return this.stop(`audio is ${track.codec} now`);
+    this.opusTrackId = track.id;
+    // Opus tracks here are mono or stereo (RFC 7845 mapping family 0); anything else is taken as stereo.
+    const channels: 1 | 2 = track.channels === 1 ? 1 : 2;
+    if (channels === this.channels) return;
+    this.channels = channels;
+    const previous = this.transcoder;
+    const bitrate = channels === 1 ? Math.round(this.options.bitrate / 2) : this.options.bitrate;
+    const transcoder: OpusToAac = OpusToAac.create({
+      channels,
+      bitrate,
+      onConfig: (asc) => this.transcoder === transcoder && this.onConfig(asc, channels),
+      onUnits: (units) => this.transcoder === transcoder && this.onAac(units),
+      onError: (err) => {
+        this.options.log.error('transcoder failed', { path: this.stream.path, reason: err.message });
+        if (this.transcoder === transcoder) this.stop(`transcoder failed: ${err.message}`);
+      },
+      onWarning: (msg, fields) => this.options.log.warn(msg, { path: this.stream.path, ...fields }),
+    });
+    this.transcoder = transcoder;
+    // Closed after the new one opened, so that the shared worker is not stopped and started again.
+    previous?.close();
+  }
+
+  private onConfig(asc: Buffer, channels: number): void {
+    const info = parseAudioSpecificConfig(asc);
+    this.aacTrack = { kind: 'audio', id: this.opusTrackId, codec: 'aac', config: asc, sampleRate: AAC_RATE, channels, codecString: codecString(info) };
+    for (const s of this.subscribers) s.track(this.aacTrack);
+  }
+
+  private onUnit(unit: MediaUnit): void {
+    if (unit.track.kind === 'video') {
+      if (unit.keyframe) {
+        this.keyframeDts = unit.dts;
+        this.trimRecent();
+      }
+      return;
+    }
+    if (unit.track.codec !== 'opus' || !this.transcoder) return;
+    this.framesIn++;
+    this.arrivals.push({ pts: unit.pts, receivedAt: unit.receivedAt });
+    if (this.arrivals.length > ARRIVALS) this.arrivals.shift();
+    this.transcoder.push(unit.data, unit.pts);
+  }
+
+  private onAac(units: AacUnit[]): void {
+    const track = this.aacTrack;
+    if (!track || this.closed) return;
+    const made = units.map((u) => {
+      this.framesOut++;
+      const unit = makeUnit(track, u.pts, u.pts, true, u.data, this.arrivalOf(u.pts + FRAME_TICKS - 1));
+      this.recentUnits.push(unit);
+      this.recentBytes += unit.data.length;
+      return unit;
+    });
+    this.trimRecent();
+    for (const s of this.subscribers) s.units(made);
+  }
+
+  /** When the Opus packet that completed an AAC frame reached livegate (the latency it adds counts). */
+  private arrivalOf(pts: number): number {
+    for (let i = this.arrivals.length - 1; i >= 0; i--) if (this.arrivals[i]!.pts <= pts) return this.arrivals[i]!.receivedAt;
+    return performance.now();
+  }
+
+  private trimRecent(): void {
+    let drop = 0;
+    const units = this.recentUnits;
+    while (
+      drop < units.length &&
+      (units[drop]!.dts < this.keyframeDts || units.length - drop > RECENT_MAX_UNITS || this.recentBytes > RECENT_MAX_BYTES)
+    ) {
+      this.recentBytes -= units[drop]!.data.length;
+      drop++;
+    }
+    if (drop > 0) this.recentUnits = units.slice(drop);
+  }
+
+  private stop(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.handle?.close();
+    this.handle = null;
+    const t = this.transcoder;
+    this.transcoder = null;
+    t?.close();
+    this.recentUnits = [];
+    if (feeds.get(this.stream) === this) feeds.delete(this.stream);
+    this.options.log.info('transcoder stopped', {
+      path: this.stream.path,
+      from: 'opus',
+      to: 'aac',
+      reason,
+      framesIn: this.framesIn,
+      framesOut: this.framesOut,
+      framesDropped: t?.framesDropped,
+      corruptPackets: t?.stats?.corruptPackets,
+    });
+    const subs = [...this.subscribers];
+    this.subscribers.clear();
+    for (const s of subs) s.stopped(reason);
+  }
+}
