@@ -10,6 +10,7 @@ import { joinLengthPrefixed, splitAnnexB } from '../../../../gateway/src/codec/n
 import { H264Depacketizer } from '../../../../gateway/src/format/rtp/h264-depacketizer.js';
 import { packetizeH264 } from '../../../../gateway/src/format/rtp/h264.js';
 import { JitterBuffer, type SequencedPacket } from '../../../../gateway/src/format/rtp/jitter-buffer.js';
+import { rng } from '../../../helpers/random.js';
 
 // x264 baseline 320x240 parameter sets (see test/unit/codec/h264.test.ts).
 const SPS = Buffer.from('6742c00dd90141fb011000000300100000030320f142a480', 'hex');
@@ -24,16 +25,6 @@ function pushAu(d: H264Depacketizer, nals: Buffer[], ts: number, afterLoss = fal
   return packets.flatMap((p, i) => d.push(p.payload, ts, p.marker, afterLoss && i === 0));
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('H264 RTP depacketizer', () => {
   test('golden: STAP-A (SPS+PPS) then a single-NAL IDR with the marker', () => {

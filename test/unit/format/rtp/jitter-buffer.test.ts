@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { JitterBuffer, type Released, type SequencedPacket } from '../../../../gateway/src/format/rtp/jitter-buffer.js';
+import { rng } from '../../../helpers/random.js';
 
 const pkt = (seq: number, payload = Buffer.from([seq & 0xff])): SequencedPacket => ({
   sequenceNumber: seq & 0xffff,
@@ -12,17 +13,6 @@ const pkt = (seq: number, payload = Buffer.from([seq & 0xff])): SequencedPacket 
 const seqs = (out: Released<SequencedPacket>[]) => out.map((r) => r.packet.sequenceNumber);
 const losses = (out: Released<SequencedPacket>[]) => out.map((r) => r.afterLoss);
 
-/** Deterministic PRNG (mulberry32) so that failures can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('JitterBuffer', () => {
   test('in-order packets come out at once; the first packet starts the sequence', () => {

@@ -7,17 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RtpTimeline, type RtpTrackClock } from '../../../../gateway/src/format/rtp/rtp-clock.js';
+import { rng } from '../../../helpers/random.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NTP_EPOCH_S = 3_945_000_000; // 2025, seconds since 1900
 const ntpAt = (t: number): bigint => BigInt(NTP_EPOCH_S) * 2n ** 32n + BigInt(Math.round(t * 2 ** 32));

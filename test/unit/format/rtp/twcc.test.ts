@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { TwccRecorder, parseTransportSeq } from '../../../../gateway/src/format/rtp/twcc.js';
+import { rng } from '../../../helpers/random.js';
 
 const SENDER = 0x01020304;
 const MEDIA = 0x05060708;
@@ -13,17 +14,6 @@ const SSRCS = '01020304 05060708';
 const hex = (b: Buffer) => b.toString('hex');
 const bytes = (s: string) => s.replace(/\s+/g, '');
 
-/** Deterministic PRNG (mulberry32) so that failures can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Status {
   seq: number;

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { JitterBuffer, type SequencedPacket } from '../../../../gateway/src/format/rtp/jitter-buffer.js';
 import { packetizeVp8, parseVp8Descriptor, parseVp8FrameHeader, Vp8Depacketizer } from '../../../../gateway/src/format/rtp/vp8.js';
+import { rng } from '../../../helpers/random.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const LIBVPX_FRAMES: [string, number][] = [
@@ -32,16 +33,6 @@ function pushFrame(d: Vp8Depacketizer, f: Buffer, ts: number, maxPayload = 1200)
   return packetizeVp8(f, { maxPayload }).flatMap((p) => d.push(p.payload, ts, p.marker, false));
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('VP8 frame header (RFC 6386 §9.1)', () => {
   test('libvpx keyframe: P = 0, start code, 320x240', () => {
