@@ -177,6 +177,10 @@ if (!IN_LOOPBACK_NETNS) {
       await expect('garbage SDP', 400, post('live/x', 'hello\r\nworld'));
       await expect('bad path', 400, post('live/bad%20path', sdp));
       await expect('huge body', 413, post('live/x', 'v=0\r\n' + 'a'.repeat(200_000)));
+      await expect('no ICE credentials', 400, post('live/x', sdp.replace(/^a=ice-(ufrag|pwd):.*\r\n/gm, '')));
+      await expect('no DTLS fingerprint', 400, post('live/x', sdp.replace(/^a=fingerprint:.*\r\n/gm, '')));
+      await expect('setup:active', 422, post('live/x', sdp.replace(/a=setup:actpass/g, 'a=setup:active')));
+      await expect('simulcast', 422, post('live/x', sdp.replace('a=mid:1', 'a=mid:1\r\na=rid:h send\r\na=rid:l send\r\na=simulcast:send h;l')));
       await expect('H264 pm=0 only', 422, post('live/x', sdp.replace(/packetization-mode=1/g, 'packetization-mode=0')));
       await expect('VP9 video', 422, post('live/x', sdp.replace(/H264\/90000/g, 'VP9/90000')));
       await expect('PCMU audio', 422, post('live/x', sdp.replace(/opus\/48000\/2/gi, 'PCMU/8000')));

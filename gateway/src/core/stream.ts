@@ -1,6 +1,6 @@
 import { TypedEmitter } from './events.js';
 import { GopCache, type GopCacheLimits } from './gop-cache.js';
-import type { MediaUnit, StreamMetadata, Track } from './media-unit.js';
+import type { MediaUnit, StreamMetadata, Track, VideoCodec } from './media-unit.js';
 import { ReaderQueue, type ReaderInfo, type ReaderQueueLimits, type ReaderSink } from './reader.js';
 
 /** Who is publishing a stream: the ingest session, seen from the core. */
@@ -12,6 +12,8 @@ export interface PublisherInfo {
   readonly query?: string;
   /** The bearer token of an `Authorization: Bearer …` header (WHIP), kept for authentication. */
   readonly bearer?: string;
+  /** The video codec the source will send, when it is known before the first frame (WHIP: negotiated). */
+  readonly videoCodec?: VideoCodec;
   /** Ends the ingest session (idle timeout, take-over, shutdown). Must be idempotent. */
   close(reason: string): void;
   /**

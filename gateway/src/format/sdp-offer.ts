@@ -17,6 +17,8 @@ export interface OfferedMedia {
   mid?: string;
   direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
   codecs: OfferedCodec[];
+  /** The section sends several encodings (RFC 8853 a=simulcast / a=rid, or an SSRC group SIM). */
+  simulcast: boolean;
 }
 
 export const MAX_SDP_BYTES = 64 * 1024;
@@ -32,7 +34,7 @@ export function parseOfferMedia(sdp: string): OfferedMedia[] {
     if (line.startsWith('m=')) {
       const parts = line.slice(2).split(' ');
       if (parts.length < 4) throw new ParseError(`malformed media line "${line.slice(0, 80)}"`);
-      current = { kind: parts[0]!, direction: sessionDirection, codecs: [], pts: parts.slice(3).map(Number) };
+      current = { kind: parts[0]!, direction: sessionDirection, codecs: [], simulcast: false, pts: parts.slice(3).map(Number) };
       media.push(current);
       if (media.length > 16) throw new LimitError('more than 16 media sections');
       continue;
@@ -45,6 +47,7 @@ export function parseOfferMedia(sdp: string): OfferedMedia[] {
     }
     if (!current) continue;
     if (line.startsWith('a=mid:')) current.mid = line.slice(6).trim();
+    if (line.startsWith('a=simulcast:') || line.startsWith('a=rid:') || line.startsWith('a=ssrc-group:SIM')) current.simulcast = true;
     const rtpmap = /^a=rtpmap:(\d+) ([^/\s]+)\/(\d+)/.exec(line);
     if (rtpmap) {
       current.codecs.push({ payloadType: Number(rtpmap[1]), name: rtpmap[2]!.toUpperCase(), clockRate: Number(rtpmap[3]), fmtp: {} });
@@ -61,7 +64,7 @@ export function parseOfferMedia(sdp: string): OfferedMedia[] {
     }
   }
   if (media.length === 0) throw new ParseError('SDP has no media sections');
-  return media.map(({ kind, mid, direction, codecs }) => ({ kind, mid, direction, codecs }));
+  return media.map(({ kind, mid, direction, codecs, simulcast }) => ({ kind, mid, direction, codecs, simulcast }));
 }
 
 /** An offered H264 codec that uses packetization-mode 1 (what livegate sends). */

@@ -33,6 +33,9 @@ export interface AacAudioOptions {
   maxBacklogBytes: number;
 }
 
+/** After its transcoder stopped, a reader asks for a new one this much later. */
+const RETRY_MS = 2000;
+
 /** FLV's SoundFormat for AAC (E.4.2.1), for rewriting onMetaData. */
 const FLV_AAC = 10;
 
@@ -71,16 +74,24 @@ class AacAudioReader implements ReaderSink {
   private closed = false;
   /** AAC units skipped for this reader's backlog. */
   aacSkipped = 0;
+  private retry: NodeJS.Timeout | null = null;
 
   private readonly subscriber: AacFeedSubscriber = {
     track: (track) => {
       if (this.started && !this.closed) this.sink.trackUpdate(track, this.mapTracks(this.stream.tracks));
     },
     units: (units) => this.onAac(units),
-    // The reader carries on without audio (transcoder failed, stream ending).
+    // The transcoder stopped (it failed, or the stream is ending): the reader carries on without
+    // audio, and tries a new transcoder after a pause while the stream still has Opus.
     stopped: () => {
       this.feed = null;
       this.unsubscribe = null;
+      if (this.closed || this.retry) return;
+      this.retry = setTimeout(() => {
+        this.retry = null;
+        if (!this.closed && this.opus && !this.stream.isEnded) this.useOpus(this.opus);
+      }, RETRY_MS);
+      this.retry.unref();
     },
   };
 
@@ -179,6 +190,8 @@ class AacAudioReader implements ReaderSink {
   }
 
   private detachFeed(): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
     const unsubscribe = this.unsubscribe;
     this.feed = null;
     this.unsubscribe = null;

@@ -4,6 +4,9 @@
  * The AAC encoder sees one unbroken run of 48 kHz samples and counts them; it knows nothing of the
  * publisher's clock. This class decides, for every Opus packet, how it joins that run:
  * - it follows on (jitter within `toleranceTicks` is ignored: the sample count is the better clock);
+ * - it is a little off, either way (up to `reanchorTicks`: the stream clock slewing audio towards
+ *   video after RTCP sender reports, by up to 2 %): the time line is re-anchored at the packet, no
+ *   samples added or dropped — the AAC frames' pts follow the corrected clock, the sound is untouched;
  * - it leaves a gap shorter than `maxConcealTicks` (loss, DTX): the gap is concealed so the AAC clock
  *   stays continuous — FLV/RTMP players stall or drift on audio that jumps;
  * - it jumps further, or back (the publisher restarted its clock): a new segment starts at the
@@ -27,6 +30,8 @@ const TICKS_PER_SAMPLE = TIMESCALE / AAC_RATE;
 export interface AacClockOptions {
   /** Deviation from the sample clock ignored as jitter (90 kHz ticks; default 2 ms). */
   toleranceTicks?: number;
+  /** Deviations up to this (either way) re-anchor the time line without touching the samples (default 6 ms). */
+  reanchorTicks?: number;
   /** Gaps up to this long are concealed; longer ones start a new segment (default 1 s). */
   maxConcealTicks?: number;
 }
@@ -55,14 +60,17 @@ export class AacClock {
   private readonly segments: Segment[] = [];
   private lastPts: number | null = null;
   private readonly tolerance: number;
+  private readonly reanchor: number;
   private readonly maxConceal: number;
   /** Counters. */
   restarts = 0;
+  reanchors = 0;
   concealedSamples = 0;
   duplicates = 0;
 
   constructor(options: AacClockOptions = {}) {
     this.tolerance = options.toleranceTicks ?? TIMESCALE / 500;
+    this.reanchor = Math.max(this.tolerance, options.reanchorTicks ?? (TIMESCALE * 6) / 1000);
     this.maxConceal = options.maxConcealTicks ?? TIMESCALE;
   }
 
@@ -92,6 +100,12 @@ export class AacClock {
     const delta = pts - expected;
     this.lastPts = pts;
     if (Math.abs(delta) <= this.tolerance) return { pad: 0, conceal: 0, duplicate: false, restart: false };
+    if (Math.abs(delta) <= this.reanchor) {
+      // The clock was corrected a little: samples run on, their time follows the packet's.
+      this.segments.push({ index: this.fed, pts });
+      this.reanchors++;
+      return { pad: 0, conceal: 0, duplicate: false, restart: false };
+    }
     if (delta > 0 && delta < this.maxConceal) {
       const conceal = Math.round(delta / TICKS_PER_SAMPLE);
       this.fed += conceal;

@@ -39,11 +39,13 @@ describe('AacClock', () => {
     { name: 'jitter of −1.9 ms is ignored', offsetTicks: -171, expect: {} },
     { name: 'a lost 20 ms packet is concealed', offsetTicks: TICKS, expect: { conceal: N } },
     { name: 'a 200 ms gap is concealed', offsetTicks: 10 * TICKS, expect: { conceal: 10 * N } },
-    { name: 'a 2.5 ms gap is concealed', offsetTicks: 225, expect: { conceal: 120 } },
+    { name: 'a 2.5 ms offset (a clock correction) re-anchors: nothing concealed', offsetTicks: 225, expect: {} },
+    { name: 'a 10 ms gap is concealed', offsetTicks: 900, expect: { conceal: 480 } },
     // 3 packets fed = 2880 samples: the segment is padded to 3072 before the new one starts.
     { name: 'a 1 s gap starts a new segment', offsetTicks: 90_000, expect: { pad: 3 * AAC_FRAME - 3 * N, restart: true } },
     { name: 'a 3 s gap starts a new segment', offsetTicks: 270_000, expect: { pad: 192, restart: true } },
-    { name: 'a step back of 5 ms starts a new segment', offsetTicks: -450, expect: { pad: 192, restart: true } },
+    { name: 'a step back of 5 ms (a clock correction) re-anchors', offsetTicks: -450, expect: {} },
+    { name: 'a step back of 10 ms starts a new segment', offsetTicks: -900, expect: { pad: 192, restart: true } },
     { name: 'a step back of 10 s starts a new segment', offsetTicks: -900_000, expect: { pad: 192, restart: true } },
     { name: 'the previous packet again is a duplicate', offsetTicks: -TICKS, expect: { duplicate: true } },
   ];
@@ -56,6 +58,29 @@ describe('AacClock', () => {
       assert.equal(c.restarts, k.expect.restart ? 1 : 0);
     });
   }
+
+  test('a stream clock slewing by 2 % either way (sender-report sync) never restarts or conceals; AAC pts follow it, rising', () => {
+    for (const step of [TICKS * 0.98, TICKS * 1.02]) {
+      const c = new AacClock();
+      for (let i = 0; i < 500; i++) {
+        const p = c.place(Math.round(T0 + i * step));
+        assert.ok(!p.restart && p.conceal === 0 && p.pad === 0, `packet ${i} placed back to back`);
+        c.advance(N);
+      }
+      assert.equal(c.restarts, 0);
+      assert.ok(c.reanchors > 0);
+      let last = -Infinity;
+      const frames = Math.floor((500 * N) / AAC_FRAME);
+      for (let f = 1; f < frames; f++) {
+        const pts = c.ptsOfPacket(f * AAC_FRAME);
+        assert.ok(pts > last, `AAC packet ${f} after the previous one`);
+        last = pts;
+      }
+      // The last AAC frame's time is the slewed clock's, within the tolerance.
+      const expected = T0 + (((frames - 1) * AAC_FRAME - ENCODER_DELAY) / N) * step;
+      assert.ok(Math.abs(last - expected) <= 180 + 540, `AAC time ${last} vs clock ${expected.toFixed(0)}`);
+    }
+  });
 
   test('after a new segment, AAC packets map to their own segment', () => {
     const c = new AacClock();

@@ -7,7 +7,9 @@
  * dropped, and the stream waits for the next keyframe (the caller sends a PLI meanwhile).
  */
 
+const NAL_SLICE = 1;
 const NAL_IDR = 5;
+const NAL_SEI = 6;
 const NAL_SPS = 7;
 const NAL_PPS = 8;
 const NAL_AUD = 9;
@@ -115,12 +117,20 @@ export class H264Depacketizer {
       this.finish(unit, out);
       unit = null;
     }
+    let fresh = false;
     if (!unit) {
       unit = { timestamp, nals: [], bytes: 0, packets: 0, damaged: false, fu: null };
       this.unit = unit;
+      fresh = true;
     }
-    // The lost packets may have been this unit's first ones.
-    if (loss) damage(unit);
+    if (loss) {
+      // Whatever was lost, pictures that follow may refer to it: only a keyframe goes out next.
+      this.keyframeNeeded = true;
+      // The lost packets may have been this unit's first ones, unless it starts as an access unit
+      // starts: then they were the previous unit's, and a keyframe right after a loss is kept (it is
+      // often the very keyframe that was asked for).
+      if (!fresh || !startsAccessUnit(payload)) damage(unit);
+    }
     if (!unit.damaged) this.add(unit, payload);
     if (marker) {
       this.finish(unit, out);
@@ -255,6 +265,22 @@ export class H264Depacketizer {
 }
 
 /** The unit will be dropped: let go of what was gathered (the rest of it is skipped anyway). */
+/**
+ * Whether a packet is the first of an access unit: parameter sets, SEI or an AUD, or the start of
+ * the picture's first slice (first_mb_in_slice = 0, an Exp-Golomb "1" bit right after the NAL header).
+ */
+export function startsAccessUnit(p: Buffer): boolean {
+  const startsWith = (type: number, next: number | undefined): boolean => {
+    if (type === NAL_SPS || type === NAL_PPS || type === NAL_AUD || type === NAL_SEI) return true;
+    return (type === NAL_IDR || type === NAL_SLICE) && next !== undefined && (next & 0x80) !== 0;
+  };
+  const type = p[0]! & 0x1f;
+  if (type >= 1 && type <= 23) return startsWith(type, p[1]);
+  if (type === STAP_A) return p.length > 4 && startsWith(p[3]! & 0x1f, p[4]);
+  if (type === FU_A) return p.length > 2 && (p[1]! & 0x80) !== 0 && startsWith(p[1]! & 0x1f, p[2]);
+  return false;
+}
+
 function damage(unit: OpenUnit): void {
   unit.damaged = true;
   unit.nals = [];

@@ -160,9 +160,13 @@ export class Vp8Depacketizer {
       this.finish(frame, out);
       frame = null;
     }
+    // Whatever was lost, frames that follow may refer to it: only a keyframe goes out next.
+    if (loss) this.keyframeNeeded = true;
     if (!frame) {
-      // Without its first packet (S = 1, PID = 0) the frame is unusable.
-      frame = { timestamp, parts: [], bytes: 0, damaged: loss || !first };
+      // Without its first packet (S = 1, PID = 0) the frame is unusable. A frame that starts with it
+      // after a loss is whole so far (the loss was before it): kept if it is a keyframe, which
+      // depends on nothing earlier (often the very one that was asked for).
+      frame = { timestamp, parts: [], bytes: 0, damaged: !first };
       this.frame = frame;
     }
     if (!d) {

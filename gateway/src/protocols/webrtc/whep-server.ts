@@ -97,7 +97,8 @@ export class WhepServer {
     const audio = media.find((m) => m.kind === 'audio');
     const live = path ? this.options.registry.get(path) : undefined;
     // A WHIP publisher's VP8 goes to viewers as VP8; everything else is H264.
-    const videoCodec = live?.tracks.some((t) => t.kind === 'video' && t.codec === 'vp8') ? 'vp8' : 'h264';
+    const liveVideo = live?.tracks.find((t) => t.kind === 'video')?.codec ?? live?.publisher.videoCodec;
+    const videoCodec = liveVideo === 'vp8' ? 'vp8' : 'h264';
     if (videoCodec === 'vp8' && !video?.codecs.some((c) => c.name === 'VP8')) {
       log.info('play refused', { reason: 'the stream is VP8 and the offer has no VP8' });
       return problem(res, 422, 'the stream is VP8: the offer must include VP8');

@@ -25,7 +25,10 @@ export interface WhipReceiverEvents {
   /** A track appeared or changed (first packet, new SPS/PPS, new picture size). */
   track(track: Track): void;
   unit(unit: MediaUnit): void;
-  /** The picture is damaged or not started: ask the publisher for a keyframe (rate limited by the caller). */
+  /**
+   * The picture is damaged or not started: ask the publisher for a keyframe. Called for every packet
+   * while that lasts; the caller rate-limits.
+   */
   needKeyframe(reason: string): void;
   /** Something was dropped that the operator may want to know about. */
   warn(message: string, fields: { [k: string]: unknown }): void;
@@ -38,6 +41,11 @@ export interface WhipReceiverOptions {
   codecs: ReadonlyMap<number, WhipCodec>;
   timeline: RtpTimeline;
   jitterBufferMs: number;
+  /**
+   * Opus channels as the offer says (sprop-stereo / stereo); fixed for the stream, so that its AAC
+   * transcode never changes configuration midway. Without it, the packets decide (widening only).
+   */
+  opusChannels?: 1 | 2;
   events: WhipReceiverEvents;
 }
 
@@ -64,6 +72,9 @@ class OpusFrames implements Depacketizer {
   }
 }
 
+/** A section moves to a new SSRC only once the current one has been silent this long. */
+const SSRC_SWITCH_QUIET_MS = 500;
+
 /** The jitter buffer holds at most this many packets (≈ 1 s of 4 Mb/s video). */
 const MAX_HELD_PACKETS = 512;
 
@@ -83,6 +94,9 @@ export class WhipReceiver {
   units = 0;
   ssrcChanges = 0;
   unknownPayloadTypes = 0;
+  /** Packets of another SSRC, dropped while the current one sends. */
+  foreignPackets = 0;
+  private lastPacketAt = -Infinity;
 
   constructor(private readonly options: WhipReceiverOptions) {
     this.jitter = new JitterBuffer<RtpIn>({ maxWaitMs: options.jitterBufferMs, maxPackets: MAX_HELD_PACKETS });
@@ -99,6 +113,13 @@ export class WhipReceiver {
 
   /** One RTP packet as it arrived (any order). */
   push(packet: RtpIn, now: number): void {
+    if (this.ssrc !== packet.ssrc && this.ssrc !== null && now - this.lastPacketAt < SSRC_SWITCH_QUIET_MS) {
+      // A second source in one section while the first still sends (livegate takes one encoding per
+      // section): it is not allowed to reset everything on every packet.
+      this.foreignPackets++;
+      return;
+    }
+    this.lastPacketAt = now;
     this.packets++;
     this.bytes += packet.payload.length;
     if (this.ssrc !== packet.ssrc) {
@@ -147,7 +168,6 @@ export class WhipReceiver {
       }
       if (codec !== this.codec || !this.depacketizer) this.switchCodec(codec);
       const dep = this.depacketizer!;
-      const wasDamaged = dep.needsKeyframe;
       let frames: Frame[];
       try {
         frames = dep.push(packet.payload, packet.timestamp, packet.marker, afterLoss);
@@ -157,7 +177,9 @@ export class WhipReceiver {
         continue;
       }
       for (const f of frames) this.emit(f, now);
-      if (dep.needsKeyframe && (!wasDamaged || afterLoss)) this.options.events.needKeyframe(afterLoss ? 'packets lost' : 'waiting for a keyframe');
+      // Asked on every packet until the keyframe comes (the session sends one PLI a second at most):
+      // a PLI can be lost, or land while the last one is still being answered.
+      if (dep.needsKeyframe) this.options.events.needKeyframe(afterLoss ? 'packets lost' : 'waiting for a keyframe');
     }
   }
 
@@ -181,10 +203,10 @@ export class WhipReceiver {
     const id = this.options.trackId;
     switch (this.codec) {
       case 'opus': {
-        const channels = opusChannels(frame.data) ?? 1;
+        const channels = this.options.opusChannels ?? opusChannels(frame.data) ?? 1;
         const t = this.track as AudioTrack | null;
         // Mono packets in a stereo stream are normal (the encoder switches); only widen.
-        if (!t || t.channels < channels) {
+        if (!t || (this.options.opusChannels === undefined && t.channels < channels)) {
           this.announce({ kind: 'audio', id, codec: 'opus', config: buildOpusHead(channels), sampleRate: OPUS_RATE, channels, codecString: 'opus' });
         }
         return this.track;

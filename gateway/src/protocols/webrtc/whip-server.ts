@@ -44,6 +44,7 @@ export function refuseOffer(media: readonly OfferedMedia[]): string | null {
   }
   for (const m of av) {
     if (m.direction === 'recvonly' || m.direction === 'inactive') return `the ${m.kind} section is ${m.direction}: a WHIP offer sends`;
+    if (m.simulcast) return `the ${m.kind} section is simulcast, which livegate does not take: offer one encoding`;
     if (receiveCodecs(m).length === 0) {
       return m.kind === 'video' ? 'the video section offers neither H264 (packetization-mode 1) nor VP8' : 'the audio section does not offer Opus';
     }
@@ -53,6 +54,8 @@ export function refuseOffer(media: readonly OfferedMedia[]): string | null {
 
 export class WhipServer {
   readonly sessions = new Map<string, WhipSession>();
+  /** Offers being answered (they count against maxSessions too). */
+  private negotiating = 0;
 
   constructor(private readonly options: WhipServerOptions) {}
 
@@ -105,11 +108,16 @@ export class WhipServer {
       if (!(err instanceof ParseError || err instanceof LimitError)) throw err;
       return refuse(400, `unparsable SDP offer: ${err.message}`);
     }
+    if (!/^a=ice-ufrag:/m.test(offer) || !/^a=ice-pwd:/m.test(offer) || !/^a=fingerprint:/m.test(offer)) {
+      return refuse(400, 'the offer has no ICE credentials (ice-ufrag, ice-pwd) or no DTLS fingerprint');
+    }
     const why = refuseOffer(media);
     if (why) return refuse(422, why);
+    // RFC 9725 §4.2: an offerer that insists on being the DTLS client is not supported here.
+    if (/^a=setup:active/m.test(offer)) return refuse(422, 'a=setup:active is not supported: offer a=setup:actpass');
     const registry = this.options.registry;
     if (registry.get(path) && !registry.options.allowTakeover) return refuse(409, `stream "${path}" is already being published`);
-    if (this.sessions.size >= (this.options.maxSessions ?? 1000)) return refuse(503, 'too many WHIP sessions', { 'Retry-After': '5' });
+    if (this.sessions.size + this.negotiating >= (this.options.maxSessions ?? 1000)) return refuse(503, 'too many WHIP sessions', { 'Retry-After': '5' });
     const uuid = randomUUID();
     const session = new WhipSession(uuid, media, {
       id,
@@ -122,11 +130,14 @@ export class WhipServer {
       query: url.search.length > 1 ? url.search.slice(1) : undefined,
     });
     let answer: string;
+    this.negotiating++;
     try {
       answer = await withTimeout(session.answer(offer), ANSWER_TIMEOUT_MS);
     } catch (err) {
       session.close(`negotiation failed: ${describeError(err)}`);
       return refuse(422, `cannot answer the offer: ${describeError(err)}`);
+    } finally {
+      this.negotiating--;
     }
     try {
       session.publish();

@@ -13,6 +13,7 @@ import { TwccRecorder } from '../../format/rtp/twcc.js';
 import type { OfferedMedia } from '../../format/sdp-offer.js';
 import { createPeerConnection, type WebrtcOptions } from './peer-connection.js';
 import { RTCRtpCodecParameters, useOPUS, useTWCC, useVP8, type RTCPeerConnection, type RTCRtpTransceiver, type RtcpPacket, type RtpPacket } from './werift.js';
+import { KeyframeRequests } from './keyframe-requests.js';
 import { WhipReceiver, type WhipCodec } from './whip-receiver.js';
 
 /** At most one PLI per this long (a lossy link must not make the encoder send keyframes back to back). */
@@ -116,7 +117,7 @@ export class WhipSession implements PublisherInfo {
   private pollTimer: NodeJS.Timeout | null = null;
   private pollAt = Infinity;
   private readonly watchdog: NodeJS.Timeout;
-  private lastPli = -Infinity;
+  private readonly keyframes = new KeyframeRequests(PLI_INTERVAL_MS, (reason) => this.sendPli(reason));
   private readonly createdAt = Date.now();
   private readonly startedAt = performance.now();
   private lastMediaAt: number | null = null;
@@ -127,12 +128,11 @@ export class WhipSession implements PublisherInfo {
    */
   private readonly twcc = new TwccRecorder({ senderSsrc: (Math.random() * 2 ** 32) >>> 0 });
   private twccTimer: NodeJS.Timeout | null = null;
-  keyframeRequests = 0;
   onClosed: (() => void) | null = null;
 
   constructor(
     readonly uuid: string,
-    offered: OfferedMedia[],
+    private readonly offered: OfferedMedia[],
     private readonly ctx: WhipSessionContext,
   ) {
     const video = offered.find((m) => m.kind === 'video');
@@ -151,7 +151,7 @@ export class WhipSession implements PublisherInfo {
     this.pc.iceConnectionStateChange.subscribe((state) => {
       if (state === 'failed' || state === 'closed') this.close(`ICE ${state}`);
     });
-    this.watchdog = setInterval(() => this.checkAlive(), 500);
+    this.watchdog = setInterval(() => this.guarded(() => this.checkAlive()), 500);
     this.watchdog.unref();
   }
 
@@ -167,11 +167,19 @@ export class WhipSession implements PublisherInfo {
   get bearer(): string | undefined {
     return this.ctx.bearer;
   }
+  /** The publisher sends the first video codec of the answer (before its first frame tells). */
+  get videoCodec(): 'h264' | 'vp8' | undefined {
+    const t = this.sections.find((s) => s.kind === 'video')?.transceiver;
+    const codec = t?.codecs[0] ? codecOf(t.codecs[0].mimeType) : null;
+    return codec === 'h264' || codec === 'vp8' ? codec : undefined;
+  }
 
   /** Negotiates; the answer holds every candidate (werift gathers before it resolves). */
   async answer(offer: string): Promise<string> {
     await this.pc.setRemoteDescription({ type: 'offer', sdp: offer });
     await this.pc.setLocalDescription(await this.pc.createAnswer());
+    // The server gave up waiting (answer timeout) and closed the session meanwhile.
+    if (this.closed) throw new Error('session closed during negotiation');
     const sdp = this.pc.localDescription?.sdp;
     if (!sdp) throw new Error('no local description');
     for (const t of this.pc.getTransceivers()) {
@@ -188,19 +196,22 @@ export class WhipSession implements PublisherInfo {
     }
     if (this.sections.length === 0) throw new Error('the offer has no audio or video livegate can receive');
     if (sdp.includes(TWCC_URI)) {
-      this.twccTimer = setInterval(() => this.sendTwcc(), TWCC_INTERVAL_MS);
+      this.twccTimer = setInterval(() => this.guarded(() => this.sendTwcc()), TWCC_INTERVAL_MS);
       this.twccTimer.unref();
     }
     return sdp;
   }
 
   private attachSection(kind: 'video' | 'audio', transceiver: RTCRtpTransceiver, codecs: Map<number, WhipCodec>): void {
+    const opus = this.offered.find((m) => m.kind === 'audio')?.codecs.find((c) => c.name === 'OPUS');
     const receiver = new WhipReceiver({
       kind,
       trackId: kind === 'video' ? 0 : 1,
       codecs,
       timeline: this.timeline,
       jitterBufferMs: this.ctx.webrtc.jitterBufferMs,
+      // RFC 7587 §7.1: sprop-stereo says what the sender will send (stereo, what it would like).
+      opusChannels: opus && (opus.fmtp['sprop-stereo'] === '1' || opus.fmtp.stereo === '1') ? 2 : 1,
       events: {
         track: (track) => this.stream?.setTrack(track),
         unit: (unit) => this.stream?.push(unit),
@@ -209,19 +220,21 @@ export class WhipSession implements PublisherInfo {
       },
     });
     this.sections.push({ kind, transceiver, receiver });
-    const onRtp = (rtp: RtpPacket): void => {
-      if (this.closed) return;
-      const now = performance.now();
-      this.lastMediaAt = now;
-      const h = rtp.header;
-      receiver.push({ ssrc: h.ssrc, payloadType: h.payloadType, sequenceNumber: h.sequenceNumber, timestamp: h.timestamp, marker: h.marker, payload: rtp.payload }, now);
-      this.schedulePoll(receiver.nextDeadline());
-    };
-    const onRtcp = (packet: RtcpPacket): void => {
-      if (packet.type !== RTCP_SR || this.closed) return;
-      const sr = packet as RtcpPacket & { ssrc: number; senderInfo: { ntpTimestamp: bigint; rtpTimestamp: number } };
-      receiver.senderReport(sr.ssrc, sr.senderInfo.ntpTimestamp, sr.senderInfo.rtpTimestamp, performance.now());
-    };
+    const onRtp = (rtp: RtpPacket): void =>
+      this.guarded(() => {
+        if (this.closed) return;
+        const now = performance.now();
+        this.lastMediaAt = now;
+        const h = rtp.header;
+        receiver.push({ ssrc: h.ssrc, payloadType: h.payloadType, sequenceNumber: h.sequenceNumber, timestamp: h.timestamp, marker: h.marker, payload: rtp.payload }, now);
+        this.schedulePoll(receiver.nextDeadline());
+      });
+    const onRtcp = (packet: RtcpPacket): void =>
+      this.guarded(() => {
+        if (packet.type !== RTCP_SR || this.closed) return;
+        const sr = packet as RtcpPacket & { ssrc: number; senderInfo: { ntpTimestamp: bigint; rtpTimestamp: number } };
+        receiver.senderReport(sr.ssrc, sr.senderInfo.ntpTimestamp, sr.senderInfo.rtpTimestamp, performance.now());
+      });
     const subscribe = (track: { onReceiveRtp: { subscribe(f: (rtp: RtpPacket) => void): unknown } }): void => {
       track.onReceiveRtp.subscribe(onRtp);
     };
@@ -241,18 +254,35 @@ export class WhipSession implements PublisherInfo {
     if (deadline === null || deadline >= this.pollAt || this.closed) return;
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.pollAt = deadline;
-    this.pollTimer = setTimeout(() => {
-      this.pollTimer = null;
-      this.pollAt = Infinity;
-      const now = performance.now();
-      let next: number | null = null;
-      for (const s of this.sections) {
-        s.receiver.poll(now);
-        const d = s.receiver.nextDeadline();
-        if (d !== null && (next === null || d < next)) next = d;
-      }
-      this.schedulePoll(next);
-    }, Math.max(1, deadline - performance.now()));
+    this.pollTimer = setTimeout(
+      () =>
+        this.guarded(() => {
+          this.pollTimer = null;
+          this.pollAt = Infinity;
+          const now = performance.now();
+          let next: number | null = null;
+          for (const s of this.sections) {
+            s.receiver.poll(now);
+            const d = s.receiver.nextDeadline();
+            if (d !== null && (next === null || d < next)) next = d;
+          }
+          this.schedulePoll(next);
+        }),
+      Math.max(1, deadline - performance.now()),
+    );
+  }
+
+  /**
+   * Runs session work from a werift event or a timer. A bug must cost this session, not the
+   * process (timers) and not silently (werift swallows what its event handlers throw).
+   */
+  private guarded(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.ctx.log.error('WHIP session failed', { session: this.uuid, reason: describeError(err) });
+      this.close(`internal error: ${describeError(err)}`);
+    }
   }
 
   /**
@@ -286,17 +316,22 @@ export class WhipSession implements PublisherInfo {
     dtls.sendRtcp(packets.map((b) => ({ serialize: () => b })) as never).catch(() => {});
   }
 
-  /** PLI to the publisher's video, at most once per PLI_INTERVAL_MS. */
+  /** PLI to the publisher's video, at most once per PLI_INTERVAL_MS (see KeyframeRequests). */
   requestKeyframe(reason: string): void {
-    const now = performance.now();
-    if (this.closed || now - this.lastPli < PLI_INTERVAL_MS) return;
+    this.keyframes.request(reason);
+  }
+
+  private sendPli(reason: string): boolean {
     const video = this.sections.find((s) => s.kind === 'video');
     const ssrc = video?.transceiver.receiver.tracks[0]?.ssrc;
-    if (!video || ssrc === undefined) return;
-    this.lastPli = now;
-    this.keyframeRequests++;
+    if (this.closed || !video || ssrc === undefined) return false;
     this.ctx.log.debug('keyframe requested', { session: this.uuid, reason });
     video.transceiver.receiver.sendRtcpPLI(ssrc).catch(() => {});
+    return true;
+  }
+
+  get keyframeRequests(): number {
+    return this.keyframes.sent;
   }
 
   private checkAlive(): void {
@@ -342,6 +377,7 @@ export class WhipSession implements PublisherInfo {
     this.closed = true;
     clearInterval(this.watchdog);
     if (this.twccTimer) clearInterval(this.twccTimer);
+    this.keyframes.close();
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.pollTimer = null;
     if (this.stream) this.ctx.registry.unpublish(this.stream, reason);

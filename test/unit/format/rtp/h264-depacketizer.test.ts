@@ -251,6 +251,27 @@ describe('H264 RTP depacketizer', () => {
     }
     assert.ok(d.stats.malformed > 1000);
   });
+
+  test('a keyframe right after a loss is kept; a delta frame after it is not, until a keyframe', () => {
+    const d = new H264Depacketizer();
+    assert.equal(pushAu(d, [SPS, PPS, idr(3000)], 0).length, 1);
+    // The next unit loses its last packet: nothing of it comes out.
+    const lossy = packetizeH264([slice(3000)]);
+    assert.ok(lossy.length > 1);
+    for (const p of lossy.slice(0, -1)) assert.deepEqual(d.push(p.payload, 3000, p.marker, false), []);
+    // A delta frame that starts cleanly after the loss still refers to the lost one: dropped.
+    assert.deepEqual(pushAu(d, [slice(500)], 6000, true), []);
+    assert.equal(d.needsKeyframe, true);
+    // The keyframe asked for, first packet flagged "after loss": kept, whole.
+    const [key] = pushAu(d, [SPS, PPS, idr(3000)], 9000, true);
+    assert.ok(key?.keyframe, 'the keyframe came out');
+    assert.ok(key!.data.equals(joinLengthPrefixed([SPS, PPS, idr(3000)])));
+    assert.equal(d.needsKeyframe, false);
+    // A keyframe whose first packets were lost (it starts mid-slice) is not.
+    const parts = packetizeH264([idr(5000)]);
+    const tail = parts.slice(2);
+    assert.deepEqual(tail.flatMap((p, i) => d.push(p.payload, 12000, p.marker, i === 0)), []);
+  });
 });
 
 /** The 50 access units of fixtures/h264-320x240-aud.h264 (x264, AUD on), AUDs removed. */

@@ -225,3 +225,16 @@ describe('VP8 depacketizer', () => {
     assert.ok(d.stats.malformed > 100);
   });
 });
+
+test('VP8: a keyframe right after a loss is kept; an inter frame after a loss is not', () => {
+  const d = new Vp8Depacketizer();
+  assert.equal(pushFrame(d, KEY, 0).length, 1);
+  const lossy = packetizeVp8(INTER, { maxPayload: 100 });
+  assert.ok(lossy.length > 1);
+  for (const p of lossy.slice(0, -1)) assert.deepEqual(d.push(p.payload, 3000, p.marker, false), []);
+  const after = (f: Buffer, ts: number) => packetizeVp8(f).flatMap((p, i) => d.push(p.payload, ts, p.marker, i === 0));
+  assert.deepEqual(after(INTER, 6000), [], 'an inter frame refers to what was lost');
+  const [key] = after(KEY, 9000);
+  assert.ok(key?.keyframe && key.data.equals(KEY), 'the keyframe came out whole');
+  assert.equal(d.needsKeyframe, false);
+});

@@ -101,11 +101,29 @@ test('an SSRC change starts a new sequence and clock: units keep flowing, time r
   const b = clipPackets(2, 40000, 123_456_789);
   let now = 0;
   for (const p of a.packets) r.push(p, (now += 2));
+  now += 600; // the old source went quiet
   for (const p of b.packets) r.push(p, (now += 2));
   assert.equal(out.units.length, a.sent.length + b.sent.length);
   assert.equal(r.ssrcChanges, 1);
   assert.ok(out.warnings.includes('publisher changed SSRC'));
   for (let i = 1; i < out.units.length; i++) assert.ok(out.units[i]!.pts > out.units[i - 1]!.pts, `pts rises at ${i}`);
+});
+
+test('a second SSRC while the first still sends is ignored (no reset per packet)', () => {
+  const { r, out } = receiver('video', [[102, 'h264']]);
+  const a = clipPackets(1, 100, 5000);
+  const b = clipPackets(2, 40000, 123_456_789);
+  let now = 0;
+  for (let i = 0; i < a.packets.length; i++) {
+    r.push(a.packets[i]!, (now += 2));
+    if (b.packets[i]) r.push(b.packets[i]!, now);
+  }
+  assert.equal(out.units.length, a.sent.length);
+  out.units.forEach((u, i) => assert.ok(u.data.equals(a.sent[i]!), `unit ${i} is from the first source`));
+  assert.equal(r.ssrcChanges, 0);
+  assert.equal(out.tracks.length, 1);
+  assert.equal(out.warnings.length, 0);
+  assert.ok(r.foreignPackets > 0);
 });
 
 test('Opus: one unit per packet, the track announced once, widened for stereo; padding and unknown payload types ignored', () => {
@@ -215,6 +233,8 @@ test('refuseOffer: what WHIP cannot take, and why', () => {
   assert.match(refuseOffer(parseOfferMedia(CHROME_LIKE_OFFER.replace(/a=sendonly/g, 'a=recvonly'))) ?? '', /recvonly/);
   const twoVideo = CHROME_LIKE_OFFER + CHROME_LIKE_OFFER.slice(CHROME_LIKE_OFFER.indexOf('m=video')).replace('a=mid:1', 'a=mid:2');
   assert.match(refuseOffer(parseOfferMedia(twoVideo)) ?? '', /at most one/);
+  const simulcast = CHROME_LIKE_OFFER.replace('a=mid:1', 'a=mid:1\r\na=rid:h send\r\na=rid:l send\r\na=simulcast:send h;l');
+  assert.match(refuseOffer(parseOfferMedia(simulcast)) ?? '', /simulcast/);
   const data = CHROME_LIKE_OFFER + 'm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\n';
   assert.match(refuseOffer(parseOfferMedia(data)) ?? '', /data channels/);
   const audioOnly = CHROME_LIKE_OFFER.slice(0, CHROME_LIKE_OFFER.indexOf('m=video'));
