@@ -50,7 +50,16 @@ export function withoutCandidates(sdp: string): string {
  * Publishes the known H264 clip (25 fps, looped) and an Opus tone (20 ms packets) in real time for
  * `seconds`: video frame i and audio packet 2i are made for the same instant.
  */
-export async function whipPublish(endpoint: string, options: { seconds: number; likeObs?: boolean; token?: string }): Promise<WhipPublisher> {
+export async function whipPublish(
+  endpoint: string,
+  options: {
+    seconds: number;
+    likeObs?: boolean;
+    token?: string;
+    /** Audio starts this late, its backlog then sent at once: the receiver's arrival-based first guess is that far off, and only the sender reports can put it right. */
+    audioStartLagMs?: number;
+  },
+): Promise<WhipPublisher> {
   const pc = new RTCPeerConnection({
     iceServers: [],
     iceUseIpv6: false,
@@ -119,7 +128,7 @@ export async function whipPublish(endpoint: string, options: { seconds: number; 
     // packet can be matched to the instant it was made for.
     for (let i = 0; !stopped && i * 40 < options.seconds * 1000; i++) {
       const ms = i * 40;
-      while (audioIndex * 20 <= ms) {
+      while (audioIndex * 20 <= ms && ms >= (options.audioStartLagMs ?? 0)) {
         const hz = 500 + ((audioIndex * 7) % 1000);
         for (let s = 0; s < 960; s++) {
           phase += (2 * Math.PI * hz) / 48000;

@@ -55,9 +55,10 @@ if (!IN_LOOPBACK_NETNS) {
       await gw?.close();
     });
 
-    test('an OBS-like offer (no candidates, no trickle) connects; the stream carries exactly what was sent, audio and video on one clock, through garbage at its UDP port', async () => {
+    test('an OBS-like offer (no candidates, no trickle) connects; the stream carries exactly what was sent, audio and video on one clock, through garbage at its UDP port', async (t) => {
       const startedAt = performance.now();
-      const pub = await whipPublish(`http://127.0.0.1:${gw.httpPort}/live/obs/whip`, { seconds: 6, likeObs: true, token: 'obs-key' });
+      // Audio starts 60 ms late: only the sender reports can line it up with the video.
+      const pub = await whipPublish(`http://127.0.0.1:${gw.httpPort}/live/obs/whip`, { seconds: 8, likeObs: true, token: 'obs-key', audioStartLagMs: 60 });
       publishers.push(pub);
       assert.equal(pub.status, 201);
       assert.ok(performance.now() - startedAt < 8000, 'answered and connected well within OBS’s 8 s');
@@ -117,6 +118,11 @@ if (!IN_LOOPBACK_NETNS) {
       const videoOffset = median(video.flatMap((u, k) => (u.pts > lastPts - 180_000 ? [u.pts - (first + k) * 3600] : [])));
       const audioOffset = median(audio.flatMap((u, k) => (u.pts > lastPts - 180_000 ? [u.pts - indices[k]! * 1800] : [])));
       const skewMs = (videoOffset - audioOffset) / 90;
+      // And at the start they were the lag apart (the test would prove nothing otherwise).
+      const early = (xs: MediaUnit[], idx: (k: number) => number, step: number) => median(xs.slice(0, 10).map((u, k) => u.pts - idx(k) * step));
+      const startSkewMs = (early(video, (k) => first + k, 3600) - early(audio, (k) => indices[k]!, 1800)) / 90;
+      t.diagnostic(`A/V skew at the start ${startSkewMs.toFixed(1)} ms, over the last 2 s ${skewMs.toFixed(1)} ms`);
+      assert.ok(Math.abs(startSkewMs) > 30, `the late audio start put them ${startSkewMs.toFixed(1)} ms apart at first`);
       assert.ok(Math.abs(skewMs) < 15, `audio and video ${skewMs.toFixed(1)} ms apart`);
       await pub.stop();
     });
@@ -131,6 +137,12 @@ if (!IN_LOOPBACK_NETNS) {
       assert.equal(r.status, 204);
       r = await fetch(pub.location, { method: 'PATCH', headers: { 'Content-Type': 'text/plain' }, body: 'x' });
       assert.equal(r.status, 415);
+      r = await fetch(pub.location, { method: 'PATCH', headers: { 'Content-Type': 'application/trickle-ice-sdpfrag', 'If-Match': '"stale"' }, body: frag });
+      assert.equal(r.status, 412, 'a stale ETag');
+      r = await fetch(pub.location, { method: 'PATCH', headers: { 'Content-Type': 'application/trickle-ice-sdpfrag' }, body: 'a'.repeat(100_000) });
+      assert.equal(r.status, 413);
+      r = await fetch(pub.location.replace('/live/patch/', '/live/other/'), { method: 'DELETE' });
+      assert.equal(r.status, 404, 'the session URL with another path is not the session');
       r = await fetch(pub.location, { method: 'PATCH', headers: { 'Content-Type': 'application/trickle-ice-sdpfrag', 'If-Match': '*' }, body: frag });
       assert.equal(r.status, 422, 'ICE restart is refused');
       await waitFor(() => gw.gateway.registry.get('live/patch')?.tracks.length === 2, 5000, 'stream live');

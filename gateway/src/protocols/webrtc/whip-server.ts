@@ -62,8 +62,8 @@ export class WhipServer {
   register(http: HttpServer): void {
     http.route('POST', WHIP, (req, res, params, url) => this.onPost(req, res, params.path ?? '', url));
     http.route('OPTIONS', WHIP, (_req, res) => this.onOptions(res));
-    http.route('PATCH', WHIP_SESSION, (req, res, params) => this.onPatch(req, res, params.session ?? ''));
-    http.route('DELETE', WHIP_SESSION, (_req, res, params) => this.onDelete(res, params.session ?? ''));
+    http.route('PATCH', WHIP_SESSION, (req, res, params) => this.onPatch(req, res, this.sessionAt(params)));
+    http.route('DELETE', WHIP_SESSION, (_req, res, params) => this.onDelete(res, this.sessionAt(params)));
     http.route('GET', '/api/v1/whip/sessions', (_req, res) => {
       sendJson(res, 200, { sessions: [...this.sessions.values()].map((s) => s.stats()) });
     });
@@ -161,15 +161,23 @@ export class WhipServer {
     log.info('publish started', { session: uuid, authorization: session.bearer ? 'bearer' : undefined });
   }
 
-  private async onPatch(req: IncomingMessage, res: ServerResponse, uuid: string): Promise<void> {
-    const session = this.sessions.get(uuid);
+  /** The session a URL names: its id and its path must both match. */
+  private sessionAt(params: { [k: string]: string }): WhipSession | undefined {
+    const session = this.sessions.get(params.session ?? '');
+    return session && normalizePath(params.path ?? '') === session.path ? session : undefined;
+  }
+
+  private async onPatch(req: IncomingMessage, res: ServerResponse, session: WhipSession | undefined): Promise<void> {
     if (!session) return problem(res, 404, 'unknown session');
     if (contentType(req) !== 'application/trickle-ice-sdpfrag') return problem(res, 415, 'Content-Type must be application/trickle-ice-sdpfrag');
+    // RFC 9725 §4.3.1: a PATCH for another version of the session (a stale ETag) gets 412.
+    const ifMatch = req.headers['if-match'];
+    if (ifMatch && ifMatch !== '*' && ifMatch !== `"${session.uuid}"`) return problem(res, 412, 'If-Match does not match the session ETag');
     let frag: string;
     try {
       frag = await readBody(req, MAX_SDP_BYTES);
     } catch (err) {
-      return problem(res, 400, describeError(err));
+      return problem(res, err instanceof LimitError ? 413 : 400, describeError(err));
     }
     // An ICE restart (new ufrag/pwd) is not supported (RFC 9725 §4.3.2 allows that): 422.
     if (req.headers['if-match'] === '*' || /^a=ice-ufrag:/m.test(frag)) {
@@ -182,8 +190,7 @@ export class WhipServer {
     res.writeHead(204).end();
   }
 
-  private onDelete(res: ServerResponse, uuid: string): void {
-    const session = this.sessions.get(uuid);
+  private onDelete(res: ServerResponse, session: WhipSession | undefined): void {
     if (!session) return problem(res, 404, 'unknown session');
     session.close('DELETE from the publisher');
     res.writeHead(200).end();

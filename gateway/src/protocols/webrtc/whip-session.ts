@@ -158,6 +158,9 @@ export class WhipSession implements PublisherInfo {
   get id(): string {
     return this.ctx.id;
   }
+  get path(): string {
+    return this.ctx.path;
+  }
   get remoteAddress(): string {
     return this.ctx.remote;
   }
