@@ -31,6 +31,8 @@ export interface AacAudioOptions {
   feedFor(stream: Stream): AacSource;
   /** A reader with more bytes than this waiting skips AAC units (the stream's reader backlog limit). */
   maxBacklogBytes: number;
+  /** After its transcoder stopped (failed), a reader asks for a new one this much later (default 2 s). */
+  retryMs?: number;
 }
 
 /** After its transcoder stopped, a reader asks for a new one this much later. */
@@ -90,7 +92,7 @@ class AacAudioReader implements ReaderSink {
       this.retry = setTimeout(() => {
         this.retry = null;
         if (!this.closed && this.opus && !this.stream.isEnded) this.useOpus(this.opus);
-      }, RETRY_MS);
+      }, this.options.retryMs ?? RETRY_MS);
       this.retry.unref();
     },
   };

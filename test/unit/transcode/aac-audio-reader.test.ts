@@ -93,7 +93,7 @@ function setup(tracks: Track[]): { stream: Stream; feed: FakeFeed; attach: (id?:
   const feed = new FakeFeed();
   const attach = (id = 'r1') => {
     const sink = new FakeSink();
-    const handle = addReaderWithAacAudio(stream, { id, protocol: 'http-flv', remoteAddress: '' }, sink, { feedFor: () => feed, maxBacklogBytes: MAX_BACKLOG });
+    const handle = addReaderWithAacAudio(stream, { id, protocol: 'http-flv', remoteAddress: '' }, sink, { feedFor: () => feed, maxBacklogBytes: MAX_BACKLOG, retryMs: 50 });
     return { sink, close: () => handle.close() };
   };
   return { stream, feed, attach };
@@ -126,6 +126,25 @@ describe('addReaderWithAacAudio', () => {
     feed.emit([aac(0), aac(21.333)]);
     stream.push(v(80));
     assert.deepEqual(sink.trace, ['v0*', 'v40', 'a0', 'a21.333', 'v80']);
+  });
+
+  test('when the transcoder stops (it failed), the reader asks for a new one a little later; not once closed', async () => {
+    const { feed, attach } = setup([video, opus]);
+    const a = attach('r1');
+    assert.equal(feed.subscribed, 1);
+    for (const s of [...feed.subscribers]) {
+      feed.subscribers.delete(s);
+      s.stopped('transcoder failed');
+    }
+    await new Promise((r) => setTimeout(r, 120));
+    assert.equal(feed.subscribed, 2, 'subscribed again');
+    for (const s of [...feed.subscribers]) {
+      feed.subscribers.delete(s);
+      s.stopped('transcoder failed');
+    }
+    a.close();
+    await new Promise((r) => setTimeout(r, 120));
+    assert.equal(feed.subscribed, 2, 'a closed reader does not come back');
   });
 
   test('a reader joining mid-GOP gets the GOP merged by dts with the kept AAC from its keyframe on', () => {
