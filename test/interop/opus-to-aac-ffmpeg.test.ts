@@ -114,6 +114,8 @@ describe('Opus from an SRT publisher → AAC for RTMP and HTTP-FLV readers', { c
     // 46.9 AAC frames per second of audio: one transcoder's worth, not two.
     assert.ok(perSecond > 35 && perSecond < 60, `${perSecond} AAC frames in 1 s`);
     assert.equal(feed.current?.framesDropped, 0);
+    const api = (await (await fetch(gw.httpUrl(`api/v1/streams/${PATH}`))).json()) as { transcoders: { from: string; to: string; readers: number; framesOut: number }[] };
+    assert.deepEqual(api.transcoders.map((x) => `${x.from}→${x.to} ×${x.readers}`), ['opus→aac ×2'], 'the API shows the one shared transcoder');
     await Promise.all(readers.splice(0).map((r) => r.stop()));
   });
 

@@ -2,6 +2,8 @@
 import type { Stream } from '../core/stream.js';
 import { normalizePath, type StreamRegistry } from '../core/stream-registry.js';
 import { sendJson, type HttpServer } from '../http/http-server.js';
+import { AacFeed } from '../transcode/aac-feed.js';
+import { OpusFeed } from '../transcode/opus-feed.js';
 
 export interface TrackView {
   id: number;
@@ -24,6 +26,30 @@ export interface StreamView {
   readers: { total: number; byProtocol: { [protocol: string]: number } };
   uptimeSeconds: number;
   gopCache: { units: number; bytes: number };
+  /** The stream's audio transcoders (shared by the readers that need them), when running. */
+  transcoders: TranscoderView[];
+}
+
+export interface TranscoderView {
+  from: 'aac' | 'opus';
+  to: 'opus' | 'aac';
+  /** Readers using it. */
+  readers: number;
+  framesIn: number;
+  framesOut: number;
+  /** Input dropped because the transcoder fell behind (Opus → AAC). */
+  framesDropped?: number;
+}
+
+function transcodersOf(stream: Stream): TranscoderView[] {
+  const out: TranscoderView[] = [];
+  const opus = OpusFeed.existing(stream);
+  if (opus?.running) out.push({ from: 'aac', to: 'opus', readers: opus.subscriberCount, framesIn: opus.framesIn, framesOut: opus.framesOut });
+  const aac = AacFeed.existing(stream);
+  if (aac?.running) {
+    out.push({ from: 'opus', to: 'aac', readers: aac.subscriberCount, framesIn: aac.framesIn, framesOut: aac.framesOut, framesDropped: aac.current?.framesDropped ?? 0 });
+  }
+  return out;
 }
 
 export function streamView(stream: Stream): StreamView {
@@ -42,6 +68,7 @@ export function streamView(stream: Stream): StreamView {
     readers: { total: stream.readerCount, byProtocol },
     uptimeSeconds: Math.round((Date.now() - stream.startedAt) / 1000),
     gopCache: stream.gopCacheSize,
+    transcoders: transcodersOf(stream),
   };
 }
 

@@ -65,6 +65,10 @@ export class OpusFeed {
     return this.handle !== null;
   }
 
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
   subscribe(fn: Subscriber): () => void {
     this.subscribers.add(fn);
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
