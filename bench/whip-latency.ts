@@ -28,7 +28,7 @@ import { createLogger } from '../gateway/src/core/log.js';
 import type { MediaUnit } from '../gateway/src/core/media-unit.js';
 import { FlvReader } from '../gateway/src/protocols/flv/from-stream.js';
 import { Gateway } from '../gateway/src/server.js';
-import { launchChromium, readModule, serveStatic } from '../test/helpers/browser.js';
+import { launchChromium, readModule, serveStatic, WEBRTC_FLAGS } from '../test/helpers/browser.js';
 
 const root = new URL('..', import.meta.url).pathname;
 if (process.env.LIVEGATE_NETNS !== '1') {
@@ -310,8 +310,7 @@ const site = await serveStatic({
   '/mpegts.js': ['text/javascript', readModule('mpegts.js/dist/mpegts.js')],
 });
 const browser = await launchChromium([
-  '--allow-loopback-in-peer-connection',
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  ...WEBRTC_FLAGS,
   // Three pages at once: none of them may be throttled as a background tab.
   '--disable-background-timer-throttling',
   '--disable-renderer-backgrounding',

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium, serveStatic } from '../helpers/browser.js';
+import { launchChromium, serveStatic, WEBRTC_FLAGS } from '../helpers/browser.js';
 import { publish, type Publisher } from '../helpers/ffmpeg.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { IN_LOOPBACK_NETNS, runInLoopbackNamespace } from '../helpers/netns.js';
@@ -89,11 +89,7 @@ if (!IN_LOOPBACK_NETNS) {
             : publish(gw.rtmpUrl('live/whep'), { size: '640x360', gop: 30, audioRate });
         await waitFor(() => gw.gateway.registry.get('live/whep')?.tracks.length === 2, 10000, 'stream live');
         site = await serveStatic({ '/': ['text/html', PAGE] });
-        browser = await launchChromium([
-          '--allow-loopback-in-peer-connection',
-          '--disable-features=WebRtcHideLocalIpsWithMdns',
-          '--use-fake-ui-for-media-stream',
-        ]);
+        browser = await launchChromium([...WEBRTC_FLAGS, '--use-fake-ui-for-media-stream']);
         page = await browser.newPage();
         await page.goto(site.url + '/');
       });

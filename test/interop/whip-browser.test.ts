@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium, serveStatic } from '../helpers/browser.js';
+import { FAKE_MEDIA_FLAGS, launchChromium, serveStatic, WEBRTC_FLAGS } from '../helpers/browser.js';
 import { probe } from '../helpers/ffmpeg.js';
 import { readHttpFlv } from '../helpers/flv-client.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
@@ -117,12 +117,7 @@ if (!IN_LOOPBACK_NETNS) {
     before(async () => {
       gw = await startGateway({ webrtc: { additionalHosts: ['127.0.0.1'], publisherMediaTimeoutMs: MEDIA_TIMEOUT } });
       site = await serveStatic({ '/publish': ['text/html', PUBLISH_PAGE], '/play': ['text/html', PLAY_PAGE] });
-      browser = await launchChromium([
-        '--allow-loopback-in-peer-connection',
-        '--disable-features=WebRtcHideLocalIpsWithMdns',
-        '--use-fake-ui-for-media-stream',
-        '--use-fake-device-for-media-stream',
-      ]);
+      browser = await launchChromium([...WEBRTC_FLAGS, ...FAKE_MEDIA_FLAGS]);
       publisher = await browser.newPage();
       await publisher.goto(site.url + '/publish');
     });
@@ -226,12 +221,7 @@ if (!IN_LOOPBACK_NETNS) {
     before(async () => {
       gw = await startGateway({ webrtc: { additionalHosts: ['127.0.0.1'] } });
       site = await serveStatic({ '/publish': ['text/html', PUBLISH_PAGE], '/play': ['text/html', PLAY_PAGE] });
-      browser = await launchChromium([
-        '--allow-loopback-in-peer-connection',
-        '--disable-features=WebRtcHideLocalIpsWithMdns',
-        '--use-fake-ui-for-media-stream',
-        '--use-fake-device-for-media-stream',
-      ]);
+      browser = await launchChromium([...WEBRTC_FLAGS, ...FAKE_MEDIA_FLAGS]);
     });
 
     after(async () => {

@@ -12,6 +12,7 @@ import type { Logger } from '../core/log.js';
 import { codecString, parseAudioSpecificConfig } from '../codec/aac.js';
 import { AAC_RATE } from './aac-clock.js';
 import { OpusToAac, type AacUnit } from './opus-to-aac.js';
+import { PerStream } from './per-stream.js';
 
 export interface AacFeedOptions {
   /** AAC bitrate of a stereo stream, bits per second; mono streams get half. */
@@ -38,7 +39,7 @@ const ARRIVALS = 128;
 /** An AAC frame lasts 1024 samples: 1920 ticks at 90 kHz. */
 const FRAME_TICKS = 1920;
 
-const feeds = new WeakMap<Stream, AacFeed>();
+const feeds = new PerStream<AacFeed>();
 
 export class AacFeed {
   private readonly subscribers = new Set<AacFeedSubscriber>();
@@ -65,16 +66,11 @@ export class AacFeed {
 
   /** The stream's feed, created on first use. */
   static for(stream: Stream, options: AacFeedOptions): AacFeed {
-    let feed = feeds.get(stream);
-    if (!feed || feed.closed) {
-      feed = new AacFeed(stream, options);
-      feeds.set(stream, feed);
-    }
-    return feed;
+    return feeds.get(stream, () => new AacFeed(stream, options));
   }
 
   static existing(stream: Stream): AacFeed | undefined {
-    return feeds.get(stream);
+    return feeds.existing(stream);
   }
 
   get running(): boolean {
@@ -236,7 +232,7 @@ export class AacFeed {
     this.transcoder = null;
     t?.close();
     this.recentUnits = [];
-    if (feeds.get(this.stream) === this) feeds.delete(this.stream);
+    feeds.forget(this.stream, this);
     this.options.log.info('transcoder stopped', {
       path: this.stream.path,
       from: 'opus',

@@ -9,6 +9,7 @@ import type { Logger } from '../core/log.js';
 import { describeError } from '../core/errors.js';
 import type { AacDecoderKind } from './aac-decoders.js';
 import { AacToOpus, type OpusPacket } from './aac-to-opus.js';
+import { PerStream } from './per-stream.js';
 
 export interface OpusFeedOptions {
   bitrate: number;
@@ -21,7 +22,7 @@ export interface OpusFeedOptions {
 /** `receivedAt`: when the AAC frame that holds the start of this Opus frame reached livegate. */
 type Subscriber = (packet: OpusPacket, receivedAt: number) => void;
 
-const feeds = new WeakMap<Stream, OpusFeed>();
+const feeds = new PerStream<OpusFeed>();
 
 export class OpusFeed {
   private readonly subscribers = new Set<Subscriber>();
@@ -49,20 +50,19 @@ export class OpusFeed {
 
   /** The stream's feed, created on first use. */
   static for(stream: Stream, options: OpusFeedOptions): OpusFeed {
-    let feed = feeds.get(stream);
-    if (!feed || feed.closed) {
-      feed = new OpusFeed(stream, options);
-      feeds.set(stream, feed);
-    }
-    return feed;
+    return feeds.get(stream, () => new OpusFeed(stream, options));
   }
 
   static existing(stream: Stream): OpusFeed | undefined {
-    return feeds.get(stream);
+    return feeds.existing(stream);
   }
 
   get running(): boolean {
     return this.handle !== null;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   get subscriberCount(): number {
@@ -193,7 +193,7 @@ export class OpusFeed {
     this.transcoder?.close();
     this.transcoder = null;
     this.subscribers.clear();
-    if (feeds.get(this.stream) === this) feeds.delete(this.stream);
+    feeds.forget(this.stream, this);
     this.options.log.info('transcoder stopped', { path: this.stream.path, reason });
   }
 }
