@@ -13,6 +13,7 @@ import { WhepServer } from './protocols/webrtc/whep-server.js';
 import { AacFeed } from './transcode/aac-feed.js';
 import type { AacAudioOptions } from './transcode/aac-audio-reader.js';
 import { WhipServer } from './protocols/webrtc/whip-server.js';
+import { WebrtcSessionLimits } from './protocols/webrtc/session-limits.js';
 
 export interface GatewayOptions {
   log?: Logger;
@@ -50,6 +51,7 @@ export class Gateway {
     this.registry = new StreamRegistry(
       {
         allowTakeover: s.allowTakeover,
+        takeoverAfterSilenceMs: s.takeoverAfterSilenceMs,
         publisherIdleTimeoutMs: s.publisherIdleTimeoutMs,
         maxBacklogBytes: s.readerMaxBacklogBytes,
         stuckTimeoutMs: s.readerStuckTimeoutMs,
@@ -61,6 +63,9 @@ export class Gateway {
       this.log.info('stream live', { path: stream.path, publisher: stream.publisher.id, protocol: stream.publisher.protocol }),
     );
     this.registry.on('unpublish', ({ stream, reason }) => this.log.info('stream ended', { path: stream.path, reason }));
+    this.registry.on('takeover', ({ stream, previous }) =>
+      this.log.info('stream continues with a new publisher', { path: stream.path, publisher: stream.publisher.id, protocol: stream.publisher.protocol, previous: previous.id }),
+    );
     // FLV and RTMP readers of an Opus stream share its one Opus → AAC transcoder.
     const aacAudio: AacAudioOptions = {
       feedFor: (stream) => AacFeed.for(stream, { bitrate: config.transcode.aacBitrate, lingerMs: config.transcode.lingerMs, log: this.log }),
@@ -70,11 +75,13 @@ export class Gateway {
     this.http = config.http.enabled
       ? new HttpServer({ headersTimeoutMs: config.http.headersTimeoutMs, corsOrigin: config.http.corsOrigin, log: this.log })
       : null;
+    // WHIP publishers and WHEP viewers share one budget of sessions (each holds a UDP socket).
+    const limits = new WebrtcSessionLimits({ maxSessions: config.webrtc.maxSessions, maxNegotiatingPerIp: config.webrtc.maxNegotiatingPerIp });
     this.whep =
       this.http && config.webrtc.enabled
-        ? new WhepServer({ registry: this.registry, log: this.log, webrtc: config.webrtc, transcode: config.transcode })
+        ? new WhepServer({ registry: this.registry, log: this.log, webrtc: config.webrtc, transcode: config.transcode, limits })
         : null;
-    this.whip = this.http && config.webrtc.enabled ? new WhipServer({ registry: this.registry, log: this.log, webrtc: config.webrtc }) : null;
+    this.whip = this.http && config.webrtc.enabled ? new WhipServer({ registry: this.registry, log: this.log, webrtc: config.webrtc, limits }) : null;
     if (this.http) {
       this.flv.register(this.http);
       this.whep?.register(this.http);

@@ -45,11 +45,15 @@ export async function publishKnown(url: string, loops = 1): Promise<{ client: Rt
   client.sendMedia(9, 0, buildVideoBody({ codec: 'h264', packetType: 'sequence-start', keyframe: true, compositionTimeMs: 0, data: buildAvcC({ sps: [sps], pps: [pps] }) }));
   client.sendMedia(8, 0, buildAudioBody({ codec: 'aac', packetType: 'sequence-start', data: asc, sampleRate: 48000, channels: 1 }));
   const sent: KnownAu[] = [];
+  // Closing the client ends the loop (so a long-running source does not outlive its test).
+  let stopped = false;
+  client.on('close', () => (stopped = true));
   const done = (async () => {
     const t0 = performance.now();
     let audioIndex = 0;
-    for (let loop = 0; loop < loops; loop++) {
+    for (let loop = 0; loop < loops && !stopped; loop++) {
       for (const [i, au] of aus.entries()) {
+        if (stopped) return;
         const ms = (loop * aus.length + i) * 40;
         // Audio up to this video frame's time (1024 samples at 48 kHz = 21.33 ms each).
         while ((audioIndex * 1024 * 1000) / 48000 <= ms) {

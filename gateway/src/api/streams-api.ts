@@ -16,6 +16,17 @@ export interface TrackView {
   channels?: number;
 }
 
+/** One reader of a stream (in the view of that one stream). */
+export interface ReaderView {
+  id: string;
+  protocol: string;
+  remoteAddress: string;
+  unitsSent: number;
+  unitsSkipped: number;
+  /** Tracks of the stream this reader does not get, because its protocol cannot carry them. */
+  omittedTracks: { id: number; kind: 'video' | 'audio'; codec: string; reason: string }[];
+}
+
 export interface StreamView {
   path: string;
   tracks: TrackView[];
@@ -23,7 +34,7 @@ export interface StreamView {
   bitrate: number;
   bytesIn: number;
   publisher: { id: string; protocol: string; remoteAddress: string };
-  readers: { total: number; byProtocol: { [protocol: string]: number } };
+  readers: { total: number; byProtocol: { [protocol: string]: number }; list?: ReaderView[] };
   uptimeSeconds: number;
   gopCache: { units: number; bytes: number };
   /** The stream's audio transcoders (shared by the readers that need them), when running. */
@@ -52,7 +63,8 @@ function transcodersOf(stream: Stream): TranscoderView[] {
   return out;
 }
 
-export function streamView(stream: Stream): StreamView {
+/** A stream as the API shows it; `withReaders` lists every reader (the one-stream route). */
+export function streamView(stream: Stream, withReaders = false): StreamView {
   const byProtocol: { [protocol: string]: number } = {};
   for (const r of stream.readers()) byProtocol[r.protocol] = (byProtocol[r.protocol] ?? 0) + 1;
   return {
@@ -65,7 +77,22 @@ export function streamView(stream: Stream): StreamView {
     bitrate: Math.round(stream.bitrate * 8),
     bytesIn: stream.bytesIn,
     publisher: { id: stream.publisher.id, protocol: stream.publisher.protocol, remoteAddress: stream.publisher.remoteAddress },
-    readers: { total: stream.readerCount, byProtocol },
+    readers: {
+      total: stream.readerCount,
+      byProtocol,
+      ...(withReaders
+        ? {
+            list: stream.readerStates().map((r) => ({
+              id: r.id,
+              protocol: r.protocol,
+              remoteAddress: r.remoteAddress,
+              unitsSent: r.unitsSent,
+              unitsSkipped: r.unitsSkipped,
+              omittedTracks: r.omittedTracks.map((t) => ({ ...t })),
+            })),
+          }
+        : {}),
+    },
     uptimeSeconds: Math.round((Date.now() - stream.startedAt) / 1000),
     gopCache: stream.gopCacheSize,
     transcoders: transcodersOf(stream),
@@ -74,12 +101,12 @@ export function streamView(stream: Stream): StreamView {
 
 export function registerStreamsApi(http: HttpServer, registry: StreamRegistry): void {
   http.route('GET', '/api/v1/streams', (_req, res) => {
-    sendJson(res, 200, { streams: registry.list().map(streamView) });
+    sendJson(res, 200, { streams: registry.list().map((s) => streamView(s)) });
   });
   http.route('GET', /^\/api\/v1\/streams\/(?<path>.+)$/, (_req, res, params) => {
     const path = normalizePath(params.path ?? '');
     const stream = path ? registry.get(path) : undefined;
     if (!stream) return sendJson(res, 404, { error: 'stream not found' });
-    sendJson(res, 200, streamView(stream));
+    sendJson(res, 200, streamView(stream, true));
   });
 }

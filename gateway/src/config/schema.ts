@@ -65,6 +65,15 @@ export const configSchema = z
         /** A viewer with no RTCP/ICE activity for this long is closed (ICE-lite has no consent checks). */
         sessionTimeoutMs: z.number().int().positive().default(30_000),
         /**
+         * A WHIP or WHEP session whose ICE has not completed this long after its answer is closed
+         * (its socket freed): a client that never connects holds nothing for long.
+         */
+        iceTimeoutMs: z.number().int().min(1000).default(10_000),
+        /** WHIP publishers and WHEP viewers at most, together (each holds a UDP socket); more get 503. */
+        maxSessions: z.number().int().positive().default(1000),
+        /** Sessions from one client address that have not completed ICE yet, at most; more get 503. */
+        maxNegotiatingPerIp: z.number().int().positive().default(16),
+        /**
          * When a stream's publisher goes away, its WebRTC viewers wait this long for a new one and
          * carry on with it (RTP time running on, no new negotiation). 0 ends them at once.
          */
@@ -141,8 +150,17 @@ export const configSchema = z
     rtsp: z.object({ port: port.default(8554) }).passthrough().prefault({}),
     streams: z
       .object({
-        /** A second publisher on a live path replaces the first instead of being refused. */
+        /**
+         * A second publisher on a live path replaces the first at once instead of being refused
+         * (readers stay and carry on with the new one).
+         */
         allowTakeover: z.boolean().default(false),
+        /**
+         * A publisher that has sent nothing for this long is replaced by a new publisher of the same
+         * path (an encoder that crashed and restarted before its old session timed out); readers stay
+         * and carry on with the new one. A publisher that is still sending is never replaced.
+         */
+        takeoverAfterSilenceMs: z.number().int().min(100).default(1000),
         /** A publisher that sends no media for this long is disconnected. */
         publisherIdleTimeoutMs: z.number().int().positive().default(10_000),
         gopCacheMaxBytes: z.number().int().positive().default(32 * MiB),

@@ -60,7 +60,11 @@ export class TimeoutError extends LivegateError {
 
 /** A second publisher on a live path (and take-over is not allowed). */
 export class StreamBusyError extends LivegateError {
-  constructor(path: string) {
+  constructor(
+    path: string,
+    /** The current publisher is silent: if it stays so this much longer, it can be taken over. */
+    readonly retryInMs?: number,
+  ) {
     super('ERR_STREAM_BUSY', `stream "${path}" is already being published`);
   }
 }

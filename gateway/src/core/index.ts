@@ -7,3 +7,4 @@ export * from './reader.js';
 export * from './stream.js';
 export * from './stream-registry.js';
 export * from './latency-probe.js';
+export * from './path.js';

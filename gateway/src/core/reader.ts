@@ -26,6 +26,12 @@ export interface ReaderSink {
   /** The stream drops this reader (too slow): close the connection with this reason. */
   drop(reason: string): void;
   /**
+   * Optional: why this reader cannot carry `track` (its protocol has no place for the codec), or
+   * null when it can. The stream logs it and shows it in the API for the reader: a track is never
+   * left out silently. The reader itself still skips that track's units.
+   */
+  omits?(track: Track): string | null;
+  /**
    * Optional: several units follow at once (one TCP read of the publisher held them). A socket sink
    * corks here and uncorks in `endBatch`, so they reach the kernel in one writev.
    */
@@ -52,6 +58,14 @@ export interface ReaderQueueLimits {
 
 type QueueState = 'waiting-keyframe' | 'flowing' | 'skipping';
 
+/** A track of the stream that a reader does not get, and why. */
+export interface OmittedTrack {
+  readonly id: number;
+  readonly kind: 'video' | 'audio';
+  readonly codec: string;
+  readonly reason: string;
+}
+
 /**
  * Per-reader flow control. The bytes themselves queue in the reader's socket (as references to the
  * shared Buffers, never copies); this class bounds that queue: past the limit the reader skips to the
@@ -64,6 +78,8 @@ export class ReaderQueue {
   unitsSent = 0;
   unitsSkipped = 0;
   closed = false;
+  /** Tracks this reader's protocol cannot carry, by track id. */
+  readonly omitted = new Map<number, OmittedTrack>();
 
   constructor(
     readonly info: ReaderInfo,
@@ -97,6 +113,11 @@ export class ReaderQueue {
     this.unitsSent++;
     this.sink.unit(unit);
     return true;
+  }
+
+  /** The source changed (a new publisher): start again on the next keyframe. */
+  restart(): void {
+    this.state = 'waiting-keyframe';
   }
 
   private skip(): true {

@@ -3,9 +3,16 @@ import { StreamBusyError } from './errors.js';
 import type { Logger } from './log.js';
 import { Stream, type PublisherInfo, type StreamOptions } from './stream.js';
 
+export { normalizePath } from './path.js';
+
 export interface RegistryOptions extends StreamOptions {
-  /** A second publisher on a live path replaces the first instead of being refused. */
+  /** A second publisher on a live path replaces the first at once instead of being refused. */
   allowTakeover: boolean;
+  /**
+   * A publisher that has sent nothing for this long is replaced by a new publisher of its path
+   * (an encoder that crashed and restarted, whose old session has not timed out yet). Default 1000.
+   */
+  takeoverAfterSilenceMs?: number;
   /** A publisher that sends nothing for this long is disconnected. */
   publisherIdleTimeoutMs: number;
 }
@@ -13,26 +20,29 @@ export interface RegistryOptions extends StreamOptions {
 export type RegistryEvents = {
   publish: Stream;
   unpublish: { stream: Stream; reason: string };
+  /** A new publisher took a live stream over; its readers stay. */
+  takeover: { stream: Stream; previous: PublisherInfo; reason: string };
 };
 
-const TICK_MS = 1000;
+/** Whether a publisher may start on a path now. */
+export type PublishCheck =
+  | { ok: true; takeover: boolean }
+  /**
+   * Refused. `retryInMs`: the current publisher has been silent a while; if it stays silent this much
+   * longer it can be taken over (a caller that can wait, or be asked to retry, should).
+   */
+  | { ok: false; reason: string; retryInMs?: number };
 
-/** Normalises a user-visible path: no leading/trailing slashes, no empty or dot segments. */
-export function normalizePath(raw: string): string | null {
-  const parts = raw.split('/').filter((p) => p.length > 0);
-  if (parts.length === 0) return null;
-  for (const p of parts) {
-    if (p === '.' || p === '..' || p.length > 128 || !/^[\w.~@:+-]+$/.test(p)) return null;
-  }
-  const path = parts.join('/');
-  return path.length <= 256 ? path : null;
-}
+const TICK_MS = 1000;
+const DEFAULT_TAKEOVER_AFTER_SILENCE_MS = 1000;
 
 /** path → live Stream. The only place that decides who may publish where. */
 export class StreamRegistry extends TypedEmitter<RegistryEvents> {
   private readonly streams = new Map<string, Stream>();
   private readonly timer: NodeJS.Timeout;
   private lastTick = performance.now();
+  /** The stream whose previous publisher is being closed by a take-over. */
+  private handingOver: Stream | null = null;
 
   constructor(
     readonly options: RegistryOptions,
@@ -51,32 +61,72 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
     return [...this.streams.values()];
   }
 
+  private get takeoverAfterSilenceMs(): number {
+    return this.options.takeoverAfterSilenceMs ?? DEFAULT_TAKEOVER_AFTER_SILENCE_MS;
+  }
+
+  /** Whether `publish(path, …)` would succeed now, and whether it would take the path over. */
+  check(path: string): PublishCheck {
+    const existing = this.streams.get(path);
+    if (!existing) return { ok: true, takeover: false };
+    if (this.options.allowTakeover) return { ok: true, takeover: true };
+    const limit = this.takeoverAfterSilenceMs;
+    const silentMs = performance.now() - existing.lastActivity;
+    if (silentMs >= limit) return { ok: true, takeover: true };
+    const reason = `stream "${path}" is already being published`;
+    // A publisher silent for a quarter of the limit is suspect (every live source sends far more often).
+    return silentMs >= limit / 4 ? { ok: false, reason, retryInMs: Math.ceil(limit - silentMs) } : { ok: false, reason };
+  }
+
   /**
-   * Starts a stream at `path` for `publisher`. Throws StreamBusyError when the path is live and
-   * take-over is off; with take-over, the previous publisher is closed and its readers ended.
+   * Starts a stream at `path` for `publisher`. A live path whose publisher has been silent for
+   * `takeoverAfterSilenceMs` (or any live path, with `allowTakeover`) is taken over: the previous
+   * publisher is closed and the stream carries on with the new one, readers and all (`handOver`).
+   * Otherwise throws StreamBusyError (with `retryInMs`, see `check`).
    */
   publish(path: string, publisher: PublisherInfo): Stream {
+    const verdict = this.check(path);
+    if (!verdict.ok) throw new StreamBusyError(path, verdict.retryInMs);
     const existing = this.streams.get(path);
-    if (existing) {
-      if (!this.options.allowTakeover) throw new StreamBusyError(path);
-      this.log.info('publisher taken over', { path, old: existing.publisher.id, new: publisher.id });
-      this.unpublish(existing, `taken over by ${publisher.id}`);
-      existing.publisher.close('taken over by another publisher');
-    }
-    const stream = new Stream(path, publisher, this.options);
+    if (existing) return this.takeOver(existing, publisher);
+    const stream = new Stream(path, publisher, this.options, this.log);
     this.streams.set(path, stream);
     this.emit('publish', stream);
     return stream;
   }
 
-  /** Ends `stream` (readers get end-of-stream) and frees its path. Idempotent. */
-  unpublish(stream: Stream, reason: string): void {
+  private takeOver(stream: Stream, publisher: PublisherInfo): Stream {
+    const previous = stream.publisher;
+    const silentMs = Math.round(performance.now() - stream.lastActivity);
+    const reason =
+      silentMs >= this.takeoverAfterSilenceMs
+        ? `silent for ${silentMs} ms, taken over by another publisher (${publisher.id})`
+        : 'taken over by another publisher';
+    this.log.warn('publisher taken over', { path: stream.path, old: previous.id, new: publisher.id, protocol: publisher.protocol, silentMs });
+    // The previous session flushes what it holds and unpublishes as it closes: its media still
+    // reaches the readers, its unpublish is ignored.
+    this.handingOver = stream;
+    try {
+      previous.close(reason);
+    } finally {
+      this.handingOver = null;
+    }
+    stream.handOver(publisher);
+    this.emit('takeover', { stream, previous, reason });
+    return stream;
+  }
+
+  /**
+   * Ends `stream` (readers get end-of-stream) and frees its path. Idempotent. An ingest session
+   * passes itself as `publisher`: a session that was taken over no longer ends the stream.
+   */
+  unpublish(stream: Stream, reason: string, publisher?: PublisherInfo): void {
+    if (this.handingOver === stream || (publisher && stream.publisher !== publisher)) return;
     if (this.streams.get(stream.path) === stream) this.streams.delete(stream.path);
     if (stream.isEnded) return;
     stream.end(reason);
     this.emit('unpublish', { stream, reason });
   }
-
   /** Ends every stream (shutdown). */
   closeAll(reason: string): void {
     for (const stream of [...this.streams.values()]) {

@@ -1,7 +1,8 @@
 import { TypedEmitter } from './events.js';
 import { GopCache, type GopCacheLimits } from './gop-cache.js';
-import type { MediaUnit, StreamMetadata, Track, VideoCodec } from './media-unit.js';
-import { ReaderQueue, type ReaderInfo, type ReaderQueueLimits, type ReaderSink } from './reader.js';
+import { TIMESCALE, type MediaUnit, type StreamMetadata, type Track, type VideoCodec } from './media-unit.js';
+import { silentLogger, type Logger } from './log.js';
+import { ReaderQueue, type OmittedTrack, type ReaderInfo, type ReaderQueueLimits, type ReaderSink } from './reader.js';
 
 /** Who is publishing a stream: the ingest session, seen from the core. */
 export interface PublisherInfo {
@@ -29,6 +30,14 @@ export interface PublisherInfo {
  */
 export const STALE_GOP_MS = 2000;
 
+/** Least time left between the last unit of one publisher and the first of the next (one frame at 30 fps). */
+const MIN_HANDOVER_GAP = TIMESCALE / 30;
+
+/** A unit with its times moved (the same data and memo: nothing memoised at ingest depends on time). */
+function shifted(u: MediaUnit, by: number): MediaUnit {
+  return { track: u.track, dts: u.dts + by, pts: u.pts + by, keyframe: u.keyframe, data: u.data, receivedAt: u.receivedAt, memo: u.memo };
+}
+
 export interface StreamOptions extends ReaderQueueLimits {
   gop: GopCacheLimits;
 }
@@ -39,6 +48,14 @@ export type StreamEvents = {
   'track': Track;
   'end': { reason: string };
 };
+
+/** One reader as the API shows it. */
+export interface ReaderState extends ReaderInfo {
+  readonly unitsSent: number;
+  readonly unitsSkipped: number;
+  /** Tracks of the stream this reader does not get (its protocol cannot carry them), and why. */
+  readonly omittedTracks: OmittedTrack[];
+}
 
 export interface ReaderHandle {
   readonly info: ReaderInfo;
@@ -51,7 +68,7 @@ export interface ReaderHandle {
  * feeds it; it ends when that publisher goes away.
  */
 export class Stream extends TypedEmitter<StreamEvents> {
-  private readonly trackList: Track[] = [];
+  private trackList: Track[] = [];
   private meta: StreamMetadata | null = null;
   private readonly gop: GopCache;
   private readonly readerQueues = new Map<string, ReaderQueue>();
@@ -62,19 +79,38 @@ export class Stream extends TypedEmitter<StreamEvents> {
 
   readonly startedAt = Date.now();
   lastActivity = performance.now();
+  /** Publishers that took this stream over from a previous one (see `handOver`). */
+  handovers = 0;
+  private currentPublisher: PublisherInfo;
+  /** Highest dts pushed so far (90 kHz, as readers saw it), for the time shift of a hand-over. */
+  private lastDts: number | null = null;
+  /** Added to the times of every unit since a hand-over, so that the stream's timeline runs on. */
+  private timeShift = 0;
+  /** Set by a hand-over until the new publisher's first unit fixes `timeShift`. */
+  private rebaseFrom: { dts: number; at: number } | null = null;
   bytesIn = 0;
   unitsIn = 0;
   /** Bytes per second over the last stats interval (maintained by the registry). */
   bitrate = 0;
   private bytesAtLastTick = 0;
 
+  /** `protocol|track id|codec` of the omitted tracks already logged (once per stream, not per reader). */
+  private readonly omissionsLogged = new Set<string>();
+
   constructor(
     readonly path: string,
-    readonly publisher: PublisherInfo,
+    publisher: PublisherInfo,
     private readonly options: StreamOptions,
+    private readonly log: Logger = silentLogger,
   ) {
     super();
+    this.currentPublisher = publisher;
     this.gop = new GopCache(options.gop);
+  }
+
+  /** The ingest session feeding the stream now. */
+  get publisher(): PublisherInfo {
+    return this.currentPublisher;
   }
 
   get tracks(): readonly Track[] {
@@ -93,6 +129,16 @@ export class Stream extends TypedEmitter<StreamEvents> {
     return [...this.readerQueues.values()].map((q) => q.info);
   }
 
+  /** Every reader with its counters and the tracks it does not get (for the API). */
+  readerStates(): ReaderState[] {
+    return [...this.readerQueues.values()].map((q) => ({
+      ...q.info,
+      unitsSent: q.unitsSent,
+      unitsSkipped: q.unitsSkipped,
+      omittedTracks: [...q.omitted.values()],
+    }));
+  }
+
   /** Adds a track or replaces the one with the same id (e.g. new decoder configuration). */
   setTrack(track: Track): void {
     if (this.ended) return;
@@ -101,7 +147,10 @@ export class Stream extends TypedEmitter<StreamEvents> {
     else this.trackList.push(track);
     if (track.kind === 'video') this.hasVideoTrack = true;
     this.lastActivity = performance.now();
-    for (const q of this.readerQueues.values()) q.sink.trackUpdate(track, this.trackList);
+    for (const q of this.readerQueues.values()) {
+      q.sink.trackUpdate(track, this.trackList);
+      this.checkOmitted(q, track);
+    }
     this.emit('track', track);
   }
 
@@ -123,7 +172,10 @@ export class Stream extends TypedEmitter<StreamEvents> {
    */
   pushMany(units: readonly MediaUnit[]): void {
     if (this.ended || units.length === 0) return;
+    if (this.rebaseFrom) this.fixTimeShift(units[0]!);
+    if (this.timeShift !== 0) units = units.map((u) => shifted(u, this.timeShift));
     for (const unit of units) {
+      if (this.lastDts === null || unit.dts > this.lastDts) this.lastDts = unit.dts;
       if (unit.pts !== unit.dts && unit.track.kind === 'video') this.videoReordered = true;
       this.bytesIn += unit.data.length;
       this.unitsIn++;
@@ -161,6 +213,7 @@ export class Stream extends TypedEmitter<StreamEvents> {
     const queue = new ReaderQueue(info, sink, this.options, () => this.hasVideoTrack);
     this.readerQueues.set(info.id, queue);
     sink.start({ path: this.path, tracks: this.trackList, metadata: this.meta });
+    for (const t of this.trackList) this.checkOmitted(queue, t);
     const now = performance.now();
     let cached = this.gop.snapshot();
     const canMakeKeyframes = this.publisher.requestKeyframe !== undefined;
@@ -174,6 +227,50 @@ export class Stream extends TypedEmitter<StreamEvents> {
     if (cached.length === 0 && this.hasVideoTrack) this.publisher.requestKeyframe?.(`new reader ${info.id}`);
     this.emit('reader-added', info);
     return { info, close: () => this.removeQueue(queue, 'reader closed') };
+  }
+
+  /**
+   * Another publisher takes the stream over (the previous one was silent too long, or take-over is
+   * allowed): path, readers, transcoders and outputs stay. The previous publisher must be closed
+   * first (what it still held has been pushed). Readers wait for the new publisher's first keyframe;
+   * its tracks replace the old ones as it announces them; its times are shifted to run on from the
+   * last unit readers got (plus the silence in between), so no reader sees time jump back.
+   */
+  handOver(publisher: PublisherInfo): void {
+    if (this.ended) return;
+    this.currentPublisher = publisher;
+    this.handovers++;
+    if (this.lastDts !== null) this.rebaseFrom = { dts: this.lastDts, at: this.lastActivity };
+    this.trackList = [];
+    this.hasVideoTrack = false;
+    this.videoReordered = false;
+    this.gop.clear();
+    this.lastActivity = performance.now();
+    for (const q of this.readerQueues.values()) q.restart();
+  }
+
+  /** The first unit after a hand-over lands one frame or the silence after the last one, whichever is more. */
+  private fixTimeShift(first: MediaUnit): void {
+    const from = this.rebaseFrom!;
+    this.rebaseFrom = null;
+    const gap = Math.max(MIN_HANDOVER_GAP, Math.round((first.receivedAt - from.at) * (TIMESCALE / 1000)));
+    this.timeShift = from.dts + gap - first.dts;
+  }
+
+  /** Asks the reader whether it carries `track`; a track it cannot carry is recorded and logged. */
+  private checkOmitted(q: ReaderQueue, track: Track): void {
+    const reason = q.sink.omits?.(track) ?? null;
+    if (!reason) {
+      q.omitted.delete(track.id);
+      return;
+    }
+    const before = q.omitted.get(track.id);
+    if (before?.codec === track.codec && before.reason === reason) return;
+    q.omitted.set(track.id, { id: track.id, kind: track.kind, codec: track.codec, reason });
+    const key = `${q.info.protocol}|${track.id}|${track.codec}`;
+    if (this.omissionsLogged.has(key)) return;
+    this.omissionsLogged.add(key);
+    this.log.warn('track not carried to readers', { path: this.path, protocol: q.info.protocol, reader: q.info.id, track: track.id, codec: track.codec, reason });
   }
 
   /** The publisher is gone: every reader gets end-of-stream and is detached. */

@@ -20,7 +20,10 @@ import {
   buildVideoBody,
   parseAudioBody,
   parseVideoBody,
+  type AudioBody,
+  type VideoBody,
 } from './flv/index.js';
+import { parseMpegAudioHeader, type MpegAudioHeader } from '../codec/mpeg-audio.js';
 import { encodeAmf0, type Amf0Value } from './amf0.js';
 
 const FLV_BODY = Symbol('flv.body');
@@ -65,6 +68,11 @@ export function flvTagOf(unit: MediaUnit): Buffer {
  */
 export function flvCarries(track: Track): boolean {
   return !(track.kind === 'video' && track.codec === 'vp8');
+}
+
+/** Why FLV (and RTMP) readers cannot carry a track, or null when they can (see `flvCarries`). */
+export function flvOmits(track: Track): string | null {
+  return flvCarries(track) ? null : `FLV and RTMP cannot carry ${track.codec.toUpperCase()} ${track.kind}`;
 }
 
 function buildBody(unit: MediaUnit): Buffer {
@@ -118,13 +126,28 @@ export function metadataBodyOf(meta: StreamMetadata): Buffer {
 export interface FlvUnitSink {
   track(track: Track): void;
   unit(unit: MediaUnit): void;
-  /** A tag that was dropped, with why (unsupported codec, frame before its sequence header …). */
-  ignored(reason: string): void;
+  /**
+   * A tag was dropped, with why. Called for every dropped tag; `kind` names the condition and is the
+   * same for every tag it drops (e.g. `video-config` while video waits for a usable sequence header),
+   * so the caller can count and report it rather than log each tag.
+   */
+  ignored(reason: string, kind: IgnoredKind): void;
+  /** The condition `kind` is over (a usable sequence header arrived). */
+  usable?(kind: IgnoredKind): void;
 }
+
+/** Why FLV tags are dropped. */
+export type IgnoredKind = 'video-codec' | 'video-config' | 'video-tag' | 'audio-codec' | 'audio-config' | 'audio-tag';
 
 /**
  * FLV tags (from an RTMP publisher or an FLV file) → tracks and canonical MediaUnits.
  * Extends 32-bit millisecond timestamps past their wrap (49.7 days).
+ *
+ * A sequence header that cannot be used (empty, truncated or malformed: ffmpeg sends an empty
+ * AudioSpecificConfig first when it relays MPEG-TS or ADTS input with `-c copy`, and the real one with
+ * the first frame) is dropped and reported; the track stays as it was (or absent) until a usable one
+ * arrives, and frames of that track are dropped meanwhile. A malformed tag body is dropped likewise.
+ * Nothing here ends the session: the FLV framing around a bad body is intact.
  */
 export class FlvToUnits {
   private video: VideoTrack | null = null;
@@ -132,8 +155,19 @@ export class FlvToUnits {
   private videoLengthSize = 4;
   private lastMs = -1;
   private wraps = 0;
+  /** Conditions that dropped something and are not over yet. */
+  private readonly dropping = new Set<IgnoredKind>();
 
   constructor(private readonly sink: FlvUnitSink) {}
+
+  private drop(reason: string, kind: IgnoredKind): void {
+    this.dropping.add(kind);
+    this.sink.ignored(reason, kind);
+  }
+
+  private over(kind: IgnoredKind): void {
+    if (this.dropping.delete(kind)) this.sink.usable?.(kind);
+  }
 
   get tracks(): Track[] {
     return [this.video, this.audio].filter((t): t is Track => t !== null);
@@ -146,25 +180,47 @@ export class FlvToUnits {
   }
 
   pushVideo(timestampMs: number, body: Buffer, receivedAt: number): void {
-    const v = parseVideoBody(body);
-    if (v.codec === 'unknown') return this.sink.ignored(`unsupported video codec ${v.fourCC ?? ''}`.trim());
+    let v: VideoBody;
+    try {
+      v = parseVideoBody(body);
+    } catch (err) {
+      if (!(err instanceof ParseError)) throw err;
+      return this.drop(`malformed video tag: ${err.message}`, 'video-tag');
+    }
+    if (v.codec === 'unknown') return this.drop(`unsupported video codec ${v.fourCC ?? ''}`.trim(), 'video-codec');
     if (v.packetType === 'sequence-start') {
       if (this.video && this.video.codec === v.codec && this.video.config?.equals(v.data)) return;
-      this.video = videoTrack(v.codec, Buffer.from(v.data));
-      if (v.codec === 'h264' || v.codec === 'h265') this.videoLengthSize = lengthSizeOf(v.codec, v.data);
-      this.sink.track(this.video);
+      let track: VideoTrack;
+      let lengthSize = 4;
+      try {
+        if (v.data.length === 0) throw new ParseError('empty decoder configuration');
+        if (v.codec === 'h264' || v.codec === 'h265') lengthSize = lengthSizeOf(v.codec, v.data);
+        track = videoTrack(v.codec, Buffer.from(v.data));
+      } catch (err) {
+        if (!(err instanceof ParseError)) throw err;
+        return this.drop(`${v.codec} sequence header not usable (${err.message}): waiting for a usable one`, 'video-config');
+      }
+      this.video = track;
+      this.videoLengthSize = lengthSize;
+      this.over('video-config');
+      this.sink.track(track);
       return;
     }
     if (v.packetType !== 'coded-frames') return;
     if (v.frameType === 5) return; // video info/command frame: no picture
     const track = this.video;
-    if (!track || track.codec !== v.codec) return this.sink.ignored('video frame before its sequence header');
+    if (!track || track.codec !== v.codec) return this.drop(`${v.codec} video frame before a usable sequence header`, 'video-config');
     if (v.data.length === 0) return;
     const ms = this.extend(timestampMs);
     let data = v.data;
     let exact = true;
     if ((track.codec === 'h264' || track.codec === 'h265') && this.videoLengthSize !== 4) {
-      data = convertLengthSize(v.data, this.videoLengthSize, 4);
+      try {
+        data = convertLengthSize(v.data, this.videoLengthSize, 4);
+      } catch (err) {
+        if (!(err instanceof ParseError)) throw err;
+        return this.drop(`malformed video tag: ${err.message}`, 'video-tag');
+      }
       exact = false;
     }
     const dts = ms * MS;
@@ -174,23 +230,46 @@ export class FlvToUnits {
   }
 
   pushAudio(timestampMs: number, body: Buffer, receivedAt: number): void {
-    const a = parseAudioBody(body);
+    let a: AudioBody;
+    try {
+      a = parseAudioBody(body);
+    } catch (err) {
+      if (!(err instanceof ParseError)) throw err;
+      return this.drop(`malformed audio tag: ${err.message}`, 'audio-tag');
+    }
     if (a.codec !== 'aac' && a.codec !== 'opus' && a.codec !== 'mp3') {
-      return this.sink.ignored(`unsupported audio codec ${a.fourCC ?? a.codec}`);
+      return this.drop(`unsupported audio codec ${a.fourCC ?? a.codec}`, 'audio-codec');
     }
     if (a.packetType === 'sequence-start') {
+      if (a.codec === 'mp3') return; // MP3 needs no configuration
       if (this.audio && this.audio.codec === a.codec && this.audio.config?.equals(a.data)) return;
-      this.audio = audioTrack(a.codec, Buffer.from(a.data), a);
-      this.sink.track(this.audio);
+      let track: AudioTrack;
+      try {
+        track = audioTrack(a.codec, Buffer.from(a.data));
+      } catch (err) {
+        if (!(err instanceof ParseError)) throw err;
+        return this.drop(`${a.codec} sequence header not usable (${err.message}): waiting for a usable one`, 'audio-config');
+      }
+      this.audio = track;
+      this.over('audio-config');
+      this.sink.track(track);
       return;
     }
     if (a.packetType !== 'coded-frames' || a.data.length === 0) return;
-    if (a.codec === 'mp3' && !this.audio) {
-      this.audio = audioTrack('mp3', null, a);
+    if (a.codec === 'mp3' && this.audio?.codec !== 'mp3') {
+      // MP3 has no sequence header: its frames say what they are.
+      let header: MpegAudioHeader;
+      try {
+        header = parseMpegAudioHeader(a.data);
+      } catch (err) {
+        if (!(err instanceof ParseError)) throw err;
+        return this.drop(`malformed MP3 frame: ${err.message}`, 'audio-tag');
+      }
+      this.audio = mp3Track(header);
       this.sink.track(this.audio);
     }
     const track = this.audio;
-    if (!track || track.codec !== a.codec) return this.sink.ignored('audio frame before its sequence header');
+    if (!track || track.codec !== a.codec) return this.drop(`${a.codec} audio frame before a usable sequence header`, 'audio-config');
     const dts = this.extend(timestampMs) * MS;
     const unit = makeUnit(track, dts, dts, true, a.data, receivedAt);
     presetFlvBody(unit, body);
@@ -228,29 +307,21 @@ function videoTrack(codec: VideoTrack['codec'], config: Buffer): VideoTrack {
   return { kind: 'video', id: VIDEO_TRACK_ID, codec, config, width, height, codecString };
 }
 
-interface AudioHeaderInfo {
-  soundRate: number;
-  stereo: boolean;
+/** Throws ParseError for a configuration no decoder could use (the caller waits for a usable one). */
+function audioTrack(codec: 'aac' | 'opus', config: Buffer): AudioTrack {
+  if (codec === 'aac') {
+    const asc = parseAudioSpecificConfig(config);
+    if (asc.sampleRate <= 0) throw new ParseError(`AudioSpecificConfig sample rate ${asc.sampleRate}`);
+    // Channel configuration 0 (layout in a PCE inside the frames): stereo is the usual guess.
+    return { kind: 'audio', id: AUDIO_TRACK_ID, codec, config, sampleRate: asc.sampleRate, channels: asc.channels || 2, codecString: aacCodecString(asc) };
+  }
+  // RFC 7845 §5.1 OpusHead: "OpusHead", version, channel count at 9; Opus always decodes at 48 kHz.
+  if (config.length < 19 || config.toString('latin1', 0, 8) !== 'OpusHead') throw new ParseError('not an OpusHead');
+  const channels = config[9]!;
+  if (channels === 0) throw new ParseError('OpusHead with 0 channels');
+  return { kind: 'audio', id: AUDIO_TRACK_ID, codec, config, sampleRate: 48000, channels, codecString: 'opus' };
 }
 
-const FLV_RATES = [5512, 11025, 22050, 44100];
-
-function audioTrack(codec: AudioTrack['codec'], config: Buffer | null, header: AudioHeaderInfo): AudioTrack {
-  if (codec === 'aac' && config) {
-    const asc = parseAudioSpecificConfig(config);
-    return { kind: 'audio', id: AUDIO_TRACK_ID, codec, config, sampleRate: asc.sampleRate, channels: asc.channels, codecString: aacCodecString(asc) };
-  }
-  if (codec === 'opus' && config && config.length >= 19) {
-    // RFC 7845 §5.1 OpusHead: channel count at 9; Opus always decodes at 48 kHz.
-    return { kind: 'audio', id: AUDIO_TRACK_ID, codec, config, sampleRate: 48000, channels: config[9] ?? 2, codecString: 'opus' };
-  }
-  return {
-    kind: 'audio',
-    id: AUDIO_TRACK_ID,
-    codec,
-    config,
-    sampleRate: FLV_RATES[header.soundRate] ?? 44100,
-    channels: header.stereo ? 2 : 1,
-    codecString: codec === 'mp3' ? 'mp3' : codec,
-  };
+function mp3Track(h: MpegAudioHeader): AudioTrack {
+  return { kind: 'audio', id: AUDIO_TRACK_ID, codec: 'mp3', config: null, sampleRate: h.sampleRate, channels: h.channels, codecString: 'mp3' };
 }

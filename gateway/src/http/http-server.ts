@@ -83,21 +83,13 @@ export class HttpServer {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://localhost');
-    } catch {
-      res.writeHead(400).end();
-      return;
-    }
     this.cors(res);
-    let pathname: string;
-    try {
-      pathname = decodeURIComponent(url.pathname);
-    } catch {
-      res.writeHead(400, { 'Content-Type': 'text/plain' }).end('bad path encoding\n');
+    const target = parseTarget(req.url ?? '/');
+    if (!target) {
+      res.writeHead(400, { 'Content-Type': 'text/plain' }).end('bad request target\n');
       return;
     }
+    const { pathname, url } = target;
     let allowed: string[] = [];
     for (const route of this.routes) {
       const params = route.match(pathname);
@@ -134,15 +126,12 @@ export class HttpServer {
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    let url: URL;
-    let pathname: string;
-    try {
-      url = new URL(req.url ?? '/', 'http://localhost');
-      pathname = decodeURIComponent(url.pathname);
-    } catch {
+    const target = parseTarget(req.url ?? '/');
+    if (!target) {
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       return;
     }
+    const { pathname, url } = target;
     for (const route of this.upgrades) {
       const params = route.match(pathname);
       if (params) {
@@ -152,6 +141,36 @@ export class HttpServer {
     }
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   }
+}
+
+/**
+ * The decoded path and the query of a request target (RFC 9112 §3.2): origin-form `/live/k.flv?q`,
+ * or absolute-form `http://host/live/k.flv?q`. The path is taken as it is written: `//live/k.flv`
+ * is the path `//live/k.flv` (a URL parser would read `live` as a host), so that every route sees
+ * the same path whatever the slashes, and normalizePath decides what it names.
+ * `url` carries the query (`url.search`) for the handlers. Null for a target that is neither form or
+ * whose percent-encoding is broken.
+ */
+export function parseTarget(target: string): { pathname: string; url: URL } | null {
+  let t = target;
+  if (!t.startsWith('/')) {
+    const m = /^https?:\/\/[^/?#]*/i.exec(t);
+    if (!m) return null;
+    t = t.slice(m[0].length);
+    if (!t.startsWith('/')) t = '/' + t;
+  }
+  const hash = t.indexOf('#');
+  if (hash >= 0) t = t.slice(0, hash);
+  const q = t.indexOf('?');
+  let pathname: string;
+  try {
+    pathname = decodeURIComponent(q < 0 ? t : t.slice(0, q));
+  } catch {
+    return null;
+  }
+  const url = new URL('http://localhost/');
+  if (q >= 0 && q < t.length - 1) url.search = t.slice(q + 1);
+  return { pathname, url };
 }
 
 function matcher(pattern: RegExp | string): (pathname: string) => RouteParams | null {

@@ -176,6 +176,11 @@ class AacAudioReader implements ReaderSink {
     return this.sink.backlog();
   }
 
+  omits(track: Track): string | null {
+    const mapped = track.kind === 'audio' && track.codec === 'opus' ? this.aacTrackFor(track) : track;
+    return this.sink.omits?.(mapped) ?? null;
+  }
+
   beginBatch(): void {
     this.sink.beginBatch?.();
   }

@@ -111,18 +111,83 @@ describe('Stream', () => {
     registry.closeAll('done');
   });
 
-  test('a second publisher is refused, or takes over when allowed', () => {
-    const { registry } = setup();
+  test('a second publisher is refused, or takes over when allowed: the readers stay and carry on with it', () => {
+    const { registry, stream } = setup();
+    stream.push(v(0, true));
     assert.throws(() => registry.publish('live/a', { id: 'p2', protocol: 't', remoteAddress: '', close: () => {} }), StreamBusyError);
     registry.closeAll('done');
     const t = setup({ ...OPTIONS, allowTakeover: true });
     const r = new FakeSink();
     t.stream.addReader({ id: 'r', protocol: 't', remoteAddress: '' }, r);
+    t.stream.push(v(0, true));
     const next = t.registry.publish('live/a', { id: 'p2', protocol: 't', remoteAddress: '', close: () => {} });
     assert.equal(t.closed(), 'taken over by another publisher');
-    assert.match(r.ended ?? '', /taken over/);
+    assert.equal(r.ended, null, 'the reader is not ended');
+    assert.equal(next, t.stream, 'the same stream goes on');
     assert.equal(t.registry.get('live/a'), next);
+    assert.equal(next.publisher.id, 'p2');
     t.registry.closeAll('done');
+  });
+
+  test('a hand-over: the old publisher\'s last units reach readers, its late unpublish is ignored, new times run on, readers restart on a keyframe', async () => {
+    const registry = new StreamRegistry({ ...OPTIONS, takeoverAfterSilenceMs: 100 }, silentLogger);
+    const old = { id: 'old', protocol: 'srt', remoteAddress: '', close: (_r: string) => {} };
+    const stream = registry.publish('live/h', old);
+    const flushed = makeUnit(video, 1000 * 90, 1000 * 90, false, Buffer.alloc(3));
+    old.close = (reason) => {
+      // What an ingest does as it closes: push what it still held, then unpublish itself.
+      stream.push(flushed);
+      registry.unpublish(stream, reason, old);
+    };
+    stream.setTrack(video);
+    stream.setTrack(audio);
+    const r = new FakeSink();
+    stream.addReader({ id: 'r', protocol: 't', remoteAddress: '' }, r);
+    stream.push(v(900, true));
+    stream.push(a(950));
+    const silentSince = performance.now();
+    assert.throws(() => registry.publish('live/h', { id: 'early', protocol: 't', remoteAddress: '', close: () => {} }), StreamBusyError, 'still protected');
+    await new Promise((res) => setTimeout(res, 120));
+    const events: string[] = [];
+    registry.on('takeover', (e) => events.push(`${e.previous.id}→${e.stream.publisher.id}`));
+    const next = registry.publish('live/h', { id: 'new', protocol: 'rtmp', remoteAddress: '', close: () => {} });
+    assert.equal(next, stream);
+    assert.deepEqual(events, ['old→new']);
+    assert.equal(r.units.at(-1), flushed, 'what the old publisher held still reached the reader');
+    assert.equal(stream.isEnded, false, 'its unpublish did nothing');
+    registry.unpublish(stream, 'late close of the old session', old);
+    assert.equal(stream.isEnded, false, 'nor does a later one');
+    assert.deepEqual(stream.tracks, [], 'the new publisher announces its own tracks');
+    // The new publisher starts its clock at 0, with a non-keyframe, then a keyframe.
+    stream.setTrack(video);
+    const received = r.units.length;
+    const now = performance.now();
+    stream.push(makeUnit(video, 0, 0, false, Buffer.alloc(2), now));
+    assert.equal(r.units.length, received, 'readers wait for the new publisher\'s keyframe');
+    stream.push(makeUnit(video, 3000, 3000, true, Buffer.alloc(2), now));
+    const first = r.units.at(-1)!;
+    const expected = 1000 * 90 + (now - silentSince) * 90;
+    assert.ok(first.keyframe && Math.abs(first.dts - 3000 - expected) < 15 * 90, `time runs on from the last unit plus the silence: ${first.dts} ≈ ${expected + 3000}`);
+    assert.equal(first.pts - first.dts, 0);
+    stream.push(makeUnit(audio, 3500, 3500, true, Buffer.alloc(2), now));
+    assert.equal(r.units.at(-1)!.dts - first.dts, 500, 'one shift for every track');
+    registry.closeAll('done');
+  });
+
+  test('a reader is told which tracks its protocol cannot carry; the stream shows them for that reader', () => {
+    const { stream, registry } = setup();
+    class NoAudio extends FakeSink {
+      omits(t: Track): string | null {
+        return t.kind === 'audio' ? `no ${t.codec} here` : null;
+      }
+    }
+    const r = new NoAudio();
+    stream.addReader({ id: 'r', protocol: 'x', remoteAddress: '' }, r);
+    stream.addReader({ id: 'all', protocol: 'y', remoteAddress: '' }, new FakeSink());
+    const states = stream.readerStates();
+    assert.deepEqual(states.find((s) => s.id === 'r')?.omittedTracks, [{ id: 1, kind: 'audio', codec: 'aac', reason: 'no aac here' }]);
+    assert.deepEqual(states.find((s) => s.id === 'all')?.omittedTracks, []);
+    registry.closeAll('done');
   });
 
   test('an idle publisher is closed by the registry', async () => {

@@ -14,7 +14,7 @@ const EMPTY = Buffer.alloc(0);
 const ASSEMBLY_START_SIZE = 64 * 1024;
 
 /** Elementary stream kinds livegate understands (stream_type, ISO/IEC 13818-1 Table 2-34 and registrations). */
-export type TsCodec = 'h264' | 'h265' | 'aac' | 'opus' | 'unknown';
+export type TsCodec = 'h264' | 'h265' | 'aac' | 'opus' | 'mp3' | 'unknown';
 
 export interface TsTrackInfo {
   pid: number;
@@ -28,7 +28,7 @@ export interface TsAccessUnit {
   /** 90 kHz, 33-bit as on the wire (the caller unwraps). */
   pts: number | null;
   dts: number | null;
-  /** The PES payload: Annex-B for video, ADTS for AAC, Opus control-header framed for Opus. */
+  /** The PES payload: Annex-B for video, ADTS for AAC, Opus control-header framed for Opus, MPEG audio frames. */
   data: Buffer;
   /** The random access indicator of the first packet's adaptation field. */
   randomAccess: boolean;
@@ -72,6 +72,9 @@ function codecOf(streamType: number, descriptors: Buffer): TsCodec {
       return 'h265';
     case 0x0f:
       return 'aac';
+    case 0x03: // MPEG-1 audio
+    case 0x04: // MPEG-2 audio (the low sampling rates)
+      return 'mp3';
     case 0x06:
       // Private data: Opus is announced with a registration descriptor (tag 5) "Opus".
       for (let i = 0; i + 2 <= descriptors.length; ) {

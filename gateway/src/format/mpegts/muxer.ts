@@ -9,12 +9,15 @@ import { TS_PACKET_SIZE } from './demuxer.js';
 export interface TsMuxTrack {
   pid: number;
   codec: Exclude<TsCodec, 'unknown'>;
+  /** stream_type when it is not the codec's usual one (MPEG-2 audio, 0x04, for MP3 below 32 kHz). */
+  streamType?: number;
 }
 
 const PMT_PID = 0x1000;
 const PROGRAM = 1;
-const STREAM_TYPES: { [codec: string]: number } = { h264: 0x1b, h265: 0x24, aac: 0x0f, opus: 0x06 };
-const STREAM_IDS: { [codec: string]: number } = { h264: 0xe0, h265: 0xe0, aac: 0xc0, opus: 0xbd };
+/** ISO/IEC 13818-1 Table 2-34 (Opus: private data with a registration descriptor, ETSI TS 102 366-ish as ffmpeg writes it). */
+const STREAM_TYPES: { [codec: string]: number } = { h264: 0x1b, h265: 0x24, aac: 0x0f, opus: 0x06, mp3: 0x03 };
+const STREAM_IDS: { [codec: string]: number } = { h264: 0xe0, h265: 0xe0, aac: 0xc0, opus: 0xbd, mp3: 0xc0 };
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -91,7 +94,7 @@ export class TsMuxer {
     for (const t of this.tracks) {
       const desc = t.codec === 'opus' ? Buffer.from([0x05, 4, ...Buffer.from('Opus'), 0x7f, 2, 0x80, 2]) : Buffer.alloc(0);
       const e = Buffer.alloc(5);
-      e[0] = STREAM_TYPES[t.codec]!;
+      e[0] = t.streamType ?? STREAM_TYPES[t.codec]!;
       e.writeUInt16BE(0xe000 | t.pid, 1);
       e.writeUInt16BE(0xf000 | desc.length, 3);
       es.push(e, desc);

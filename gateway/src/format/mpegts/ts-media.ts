@@ -13,8 +13,9 @@
  *   avcC/hvcC: every output (FLV sequence header, WebRTC, `UnitsToTs`) puts them back from the config,
  *   so a unit never carries them twice. A new VideoTrack is emitted when they change. Video starts at
  *   the first keyframe (IDR / IRAP) after its parameter sets, and after a PES the demuxer flags as a
- *   discontinuity it waits for the next keyframe again, so no reader gets a broken GOP. Each waiting
- *   period is reported once through `ignored`, not per unit.
+ *   discontinuity it waits for the next keyframe again, so no reader gets a broken GOP. Every unit
+ *   dropped while waiting is reported through `ignored` under one kind (`video-config`,
+ *   `video-key`), and `usable` says when the wait is over, so the caller can count and summarise.
  * - AAC: one unit per ADTS frame (raw, header removed), timed PES PTS + i·1024 samples; the
  *   AudioSpecificConfig comes from the ADTS header and a new AudioTrack is emitted when it changes.
  * - Opus (control header 0x7FE0 framing, as ffmpeg writes it): one unit per packet, timed by the
@@ -23,15 +24,18 @@
  *   mid-stream), channels from the TOC stereo bit — 1 until a stereo packet is seen, then 2 once
  *   (encoders code some packets of stereo streams as mono). The PMT descriptor is not available from
  *   the demuxer, so it is not used.
- * - Only the program's first video (h264/h265) and first audio (aac/opus) stream are used, as track
+ * - MP3 (MPEG-1/2 audio, stream types 0x03/0x04): one unit per frame, timed by the frames' sample
+ *   counts; rate and channels from the frame headers.
+ * - Only the program's first video (h264/h265) and first audio (aac/opus/mp3) stream are used, as track
  *   ids 0 and 1 (as for FLV); other streams are reported once and dropped. A PES over `maxPesSize`
  *   makes `push` throw the demuxer's LimitError (the session closes).
  *
  * Read (`UnitsToTs`): one program, video on PID 0x100, audio on PID 0x101. The elementary stream
  * bytes of a unit (Annex B with an AUD first and the config's parameter sets in front of keyframes,
- * ADTS, Opus framing) are memoised on the unit, so they are built once whatever the number of
- * readers; each reader's `UnitsToTs` only packetises (its own continuity counters). Codecs MPEG-TS
- * cannot carry here (av1, vp9, mp3) are skipped: `mux` returns an empty Buffer for them.
+ * ADTS, Opus framing, MP3 frames) are memoised on the unit, so they are built once whatever the
+ * number of readers; each reader's `UnitsToTs` only packetises (its own continuity counters). Codecs
+ * MPEG-TS cannot carry here (av1, vp8, vp9) are skipped: `mux` returns an empty Buffer for them, and
+ * `tsCarries` tells readers so beforehand.
  */
 import { ParseError } from '../../core/errors.js';
 import { TIMESCALE, makeUnit, type AudioTrack, type MediaUnit, type Track, type VideoTrack } from '../../core/media-unit.js';
@@ -47,6 +51,7 @@ import { buildAvcC, codecString as avcCodecString, parseAvcC, parseSps } from '.
 import { buildHvcC, codecString as hevcCodecString, parseH265Sps, parseHvcC } from '../../codec/h265.js';
 import { joinLengthPrefixed, splitAnnexB, splitLengthPrefixed } from '../../codec/nal-units.js';
 import { OPUS_RATE, buildOpusHead, opusSamples } from '../../codec/opus.js';
+import { splitMpegAudio, type MpegAudioHeader } from '../../codec/mpeg-audio.js';
 import { AUDIO_TRACK_ID, VIDEO_TRACK_ID } from '../flv-media.js';
 import { TS_PACKET_SIZE, TsDemuxer, type TsAccessUnit, type TsTrackInfo } from './demuxer.js';
 import { TsMuxer, crc32Mpeg2, type TsMuxTrack } from './muxer.js';
@@ -75,8 +80,14 @@ export function unwrap33(raw: number, ref: number): number {
 export interface TsUnitSink {
   track(track: Track): void;
   unit(unit: MediaUnit): void;
-  /** Something dropped, with why (unsupported stream, video before its parameter sets …). */
-  ignored(reason: string): void;
+  /**
+   * Something dropped, with why (unsupported stream, video before its parameter sets …). Called for
+   * every unit dropped; `kind` names the condition (the same for every unit it drops), so the caller
+   * can count and report it rather than log each one. An unsupported stream is reported once.
+   */
+  ignored(reason: string, kind: string): void;
+  /** The condition `kind` is over (parameter sets arrived, the awaited keyframe came). */
+  usable?(kind: string): void;
   /** A transport-level problem the demuxer recovered from (continuity error, lost sync). */
   warning?(reason: string): void;
 }
@@ -87,7 +98,7 @@ export interface TsToUnitsOptions {
 }
 
 type VideoCodecTs = 'h264' | 'h265';
-type AudioCodecTs = 'aac' | 'opus';
+type AudioCodecTs = 'aac' | 'opus' | 'mp3';
 
 /** NAL unit types by codec: what is a parameter set, what is dropped, what is a keyframe. */
 const H264_SPS = 7;
@@ -133,8 +144,10 @@ export class TsToUnits {
   private lastAnyTime: number | null = null;
   /** Where the next audio PES starts when it has no PTS (end of the previous one). */
   private audioNext: number | null = null;
-  /** Reasons reported while their condition lasts (reported once, not per unit). */
+  /** Streams reported as ignored (once each). */
   private readonly reported = new Set<string>();
+  /** Conditions that are dropping units now (for `usable`). */
+  private readonly dropping = new Set<string>();
 
   constructor(
     private readonly sink: TsUnitSink,
@@ -166,12 +179,23 @@ export class TsToUnits {
   private once(key: string, reason: string): void {
     if (this.reported.has(key)) return;
     this.reported.add(key);
-    this.sink.ignored(reason);
+    this.sink.ignored(reason, key);
+  }
+
+  /** A unit dropped while condition `kind` lasts. */
+  private drop(kind: string, reason: string): void {
+    this.dropping.add(kind);
+    this.sink.ignored(reason, kind);
+  }
+
+  /** Condition `kind` is over. */
+  private clear(kind: string): void {
+    if (this.dropping.delete(kind)) this.sink.usable?.(kind);
   }
 
   private onTracks(tracks: TsTrackInfo[]): void {
     const video = tracks.find((t) => t.codec === 'h264' || t.codec === 'h265');
-    const audio = tracks.find((t) => t.codec === 'aac' || t.codec === 'opus');
+    const audio = tracks.find((t) => t.codec === 'aac' || t.codec === 'opus' || t.codec === 'mp3');
     const videoPid = video?.pid ?? null;
     const videoCodec = video ? (video.codec as VideoCodecTs) : this.videoCodec;
     if (videoPid !== this.videoPid || videoCodec !== this.videoCodec) {
@@ -197,6 +221,7 @@ export class TsToUnits {
     if (au.pid === this.videoPid && (au.codec === 'h264' || au.codec === 'h265')) this.videoPes(au, au.codec);
     else if (au.pid === this.audioPid && au.codec === 'aac') this.aacPes(au);
     else if (au.pid === this.audioPid && au.codec === 'opus') this.opusPes(au);
+    else if (au.pid === this.audioPid && au.codec === 'mp3') this.mp3Pes(au);
   }
 
   /** 33-bit time → this PID's extended timeline. */
@@ -233,21 +258,21 @@ export class TsToUnits {
     if (vps.length || sps.length || pps.length) this.parameterSets(codec, vps, sps, pps);
     const track = this.video;
     if (!track || track.codec !== codec) {
-      this.once('video-config', `${codec} video before its parameter sets ignored`);
+      if (keep.length > 0) this.drop('video-config', `${codec} video before its parameter sets ignored`);
       return;
     }
-    this.reported.delete('video-config');
+    this.clear('video-config');
     if (keep.length === 0) return; // parameter sets only
     if (this.needKey) {
       if (!keyframe) {
-        this.once('video-key', 'video waits for a keyframe (stream start or discontinuity)');
+        this.drop('video-key', 'video waits for a keyframe (stream start or discontinuity)');
         return;
       }
       this.needKey = false;
-      this.reported.delete('video-key');
+      this.clear('video-key');
     }
     if (au.pts === null) {
-      this.sink.ignored('video PES without a PTS ignored');
+      this.drop('video-pts', 'video PES without a PTS ignored');
       return;
     }
     const dts = this.extend(au.pid, au.dts ?? au.pts);
@@ -267,7 +292,7 @@ export class TsToUnits {
       this.video = codec === 'h264' ? h264Track(this.sps, this.pps) : h265Track(this.vps, this.sps, this.pps);
     } catch (err) {
       if (!(err instanceof ParseError)) throw err;
-      this.sink.ignored(`${codec} parameter sets not usable: ${err.message}`);
+      this.drop('video-config', `${codec} parameter sets not usable: ${err.message}`);
       return;
     }
     this.sink.track(this.video);
@@ -276,7 +301,7 @@ export class TsToUnits {
   /** Audio PES start time: its PTS, or where the previous one ended. */
   private audioStart(au: TsAccessUnit): number | null {
     if (au.pts !== null) return this.extend(au.pid, au.pts);
-    if (this.audioNext === null) this.sink.ignored('audio PES without a PTS ignored');
+    if (this.audioNext === null) this.drop('audio-pts', 'audio PES without a PTS ignored');
     return this.audioNext;
   }
 
@@ -293,11 +318,11 @@ export class TsToUnits {
         header = parseAdtsHeader(data, pos);
       } catch (err) {
         if (!(err instanceof ParseError)) throw err;
-        this.sink.ignored(`AAC: ${err.message}, rest of the PES dropped`);
+        this.drop('audio-frame', `AAC: ${err.message}, rest of the PES dropped`);
         break;
       }
       if (pos + header.frameLength > data.length) {
-        this.sink.ignored('AAC: ADTS frame truncated, dropped');
+        this.drop('audio-frame', 'AAC: ADTS frame truncated, dropped');
         break;
       }
       const frame = data.subarray(pos + header.headerLength, pos + header.frameLength);
@@ -306,7 +331,7 @@ export class TsToUnits {
       const at = start + Math.round((samples * TIMESCALE) / rate);
       samples += 1024 * header.rawBlocks;
       if (header.rawBlocks !== 1) {
-        this.once('aac-blocks', 'AAC: ADTS frames with several raw data blocks are not supported, dropped');
+        this.drop('aac-blocks', 'AAC: ADTS frames with several raw data blocks are not supported, dropped');
         continue;
       }
       if (frame.length === 0) continue;
@@ -335,7 +360,7 @@ export class TsToUnits {
     while (pos < data.length) {
       // opus_control_header: 11-bit prefix 0x3ff, start/end trim and extension flags, au_size.
       if (pos + 2 > data.length || data[pos] !== 0x7f || (data[pos + 1]! & 0xe0) !== 0xe0) {
-        this.sink.ignored('Opus: control header not found, rest of the PES dropped');
+        this.drop('audio-frame', 'Opus: control header not found, rest of the PES dropped');
         break;
       }
       const flags = data[pos + 1]!;
@@ -350,7 +375,7 @@ export class TsToUnits {
       if (flags & 0x08) pos += 2; // end trim
       if (flags & 0x04 && pos < data.length) pos += 1 + data[pos]!; // control extension
       if (b === 0xff || pos + size > data.length) {
-        this.sink.ignored('Opus: packet truncated, dropped');
+        this.drop('audio-frame', 'Opus: packet truncated, dropped');
         break;
       }
       const packet = data.subarray(pos, pos + size);
@@ -368,6 +393,30 @@ export class TsToUnits {
     const current = this.audio;
     if (current && current.codec === 'opus' && current.channels >= packetChannels) return current;
     this.audio = { kind: 'audio', id: AUDIO_TRACK_ID, codec: 'opus', config: buildOpusHead(packetChannels), sampleRate: OPUS_RATE, channels: packetChannels, codecString: 'opus' };
+    this.sink.track(this.audio);
+    return this.audio;
+  }
+  /** MPEG-1/2 audio (MP3): one unit per frame, timed by the frames' sample counts. */
+  private mp3Pes(au: TsAccessUnit): void {
+    const start = this.audioStart(au);
+    if (start === null) return;
+    const { frames, rest } = splitMpegAudio(au.data);
+    let samples = 0;
+    let rate = 0;
+    for (const { header, frame } of frames) {
+      rate = header.sampleRate;
+      const at = start + Math.round((samples * TIMESCALE) / rate);
+      samples += header.samplesPerFrame;
+      this.sink.unit(makeUnit(this.mp3Track(header), at, at, true, Buffer.from(frame), this.receivedAt));
+    }
+    if (rest.length > 0) this.drop('audio-frame', 'MP3: bytes that are not a whole MPEG audio frame, dropped');
+    this.audioNext = rate > 0 ? start + Math.round((samples * TIMESCALE) / rate) : null;
+  }
+
+  private mp3Track(h: MpegAudioHeader): AudioTrack {
+    const current = this.audio;
+    if (current && current.codec === 'mp3' && current.sampleRate === h.sampleRate && current.channels === h.channels) return current;
+    this.audio = { kind: 'audio', id: AUDIO_TRACK_ID, codec: 'mp3', config: null, sampleRate: h.sampleRate, channels: h.channels, codecString: 'mp3' };
     this.sink.track(this.audio);
     return this.audio;
   }
@@ -406,6 +455,11 @@ function h265Track(vps: Buffer[], sps: Buffer[], pps: Buffer[]): VideoTrack {
 // Read direction
 
 export const TS_VIDEO_PID = 0x100;
+
+/** Whether `UnitsToTs` can carry a track: H264, H265, AAC, Opus and MP3. */
+export function tsCarries(track: Track): boolean {
+  return track.kind === 'video' ? track.codec === 'h264' || track.codec === 'h265' : true;
+}
 export const TS_AUDIO_PID = 0x101;
 /** An audio-only program has no keyframes to hang PAT/PMT on: repeat them this often (90 kHz). */
 const AUDIO_ONLY_TABLE_INTERVAL = TIMESCALE / 2;
@@ -495,7 +549,7 @@ function adtsParamsOf(track: AudioTrack): { objectType: number; samplingFrequenc
   return p;
 }
 
-/** Raw AAC → one ADTS frame; Opus → control header + packet. */
+/** Raw AAC → one ADTS frame; Opus → control header + packet; MP3 frames as they are. */
 function audioEsOf(unit: MediaUnit, track: AudioTrack): Buffer | null {
   if (track.codec === 'aac') {
     const p = adtsParamsOf(track);
@@ -516,6 +570,8 @@ function audioEsOf(unit: MediaUnit, track: AudioTrack): Buffer | null {
     unit.data.copy(out, 2 + sizeBytes);
     return out;
   }
+  // MP3: the frames as they are (each carries its own header).
+  if (track.codec === 'mp3') return unit.data;
   return null;
 }
 
@@ -543,6 +599,7 @@ export class UnitsToTs {
   private layout: TsMuxTrack[] = [];
   private videoCodec: VideoCodecTs | null = null;
   private audioCodec: AudioCodecTs | null = null;
+  private audioStreamType: number | undefined;
   private readonly lastCc = new Map<number, number>();
   private ccOffset = new Map<number, number>();
   private pmtVersion = 0;
@@ -558,15 +615,18 @@ export class UnitsToTs {
    */
   setTracks(tracks: readonly Track[]): void {
     const video = tracks.find((t): t is VideoTrack => t.kind === 'video' && (t.codec === 'h264' || t.codec === 'h265'));
-    const audio = tracks.find((t): t is AudioTrack => t.kind === 'audio' && (t.codec === 'aac' || t.codec === 'opus'));
+    const audio = tracks.find((t): t is AudioTrack => t.kind === 'audio' && (t.codec === 'aac' || t.codec === 'opus' || t.codec === 'mp3'));
     const videoCodec = (video?.codec as VideoCodecTs | undefined) ?? null;
     const audioCodec = (audio?.codec as AudioCodecTs | undefined) ?? null;
-    if (this.muxer && videoCodec === this.videoCodec && audioCodec === this.audioCodec) return;
+    // ISO/IEC 13818-1 Table 2-34: MP3 at the MPEG-2 (low) sampling rates is "MPEG-2 audio".
+    const audioStreamType = audio?.codec === 'mp3' && audio.sampleRate < 32000 ? 0x04 : undefined;
+    if (this.muxer && videoCodec === this.videoCodec && audioCodec === this.audioCodec && audioStreamType === this.audioStreamType) return;
+    this.audioStreamType = audioStreamType;
     this.videoCodec = videoCodec;
     this.audioCodec = audioCodec;
     const layout: TsMuxTrack[] = [];
     if (videoCodec) layout.push({ pid: TS_VIDEO_PID, codec: videoCodec });
-    if (audioCodec) layout.push({ pid: TS_AUDIO_PID, codec: audioCodec });
+    if (audioCodec) layout.push({ pid: TS_AUDIO_PID, codec: audioCodec, ...(audioStreamType ? { streamType: audioStreamType } : {}) });
     if (this.muxer) {
       // The new muxer counts from 0 on every PID: shift its counters to follow ours.
       this.pmtVersion = (this.pmtVersion + 1) & 0x1f;

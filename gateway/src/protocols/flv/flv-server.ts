@@ -85,7 +85,8 @@ export class FlvServer {
         closed = true;
         this.sessions.delete(session);
         handle?.close();
-        log.info('play closed', { reason });
+        // An abort is livegate's decision (a slow reader, a socket error): a warning.
+        log[abort ? 'warn' : 'info']('play closed', { reason });
         if (abort) res.destroy();
         else res.end();
       },
@@ -139,7 +140,7 @@ export class FlvServer {
           closed = true;
           this.sessions.delete(session);
           handle?.close();
-          log.info('play closed', { reason });
+          log[code === 1000 ? 'info' : 'warn']('play closed', { reason });
           if (code === 1000) ws.close(1000, 'end of stream');
           else ws.terminate();
         },

@@ -6,7 +6,7 @@ import { latencyProbe } from '../../core/latency-probe.js';
 import type { MediaUnit, StreamMetadata, Track } from '../../core/media-unit.js';
 import type { ReaderSink, StreamStart } from '../../core/reader.js';
 import { FLV_TAG_AUDIO, FLV_TAG_SCRIPT, FLV_TAG_VIDEO, buildFlvHeader, buildFlvTag } from '../../format/flv/index.js';
-import { flvCarries, flvTagOf, metadataBodyOf, sequenceHeaderBodyOf } from '../../format/flv-media.js';
+import { flvCarries, flvOmits, flvTagOf, metadataBodyOf, sequenceHeaderBodyOf } from '../../format/flv-media.js';
 
 /** Where the FLV bytes go: one HTTP response or one WebSocket. */
 export interface FlvTransport {
@@ -46,6 +46,10 @@ export class FlvReader implements ReaderSink {
     this.started = true;
   }
 
+  omits(track: Track): string | null {
+    return flvOmits(track);
+  }
+
   unit(unit: MediaUnit): void {
     // A track FLV cannot carry (VP8 from a WHIP publisher) is left out: the player gets the rest.
     if (!flvCarries(unit.track)) return;
@@ -65,7 +69,8 @@ export class FlvReader implements ReaderSink {
   }
 
   metadata(meta: StreamMetadata): void {
-    this.transport.send(buildFlvTag(FLV_TAG_SCRIPT, this.lastTimestamp >>> 0, metadataBodyOf(meta)));
+    // Timestamp 0, always: ffmpeg reads an onMetaData at any other time as a subtitle stream.
+    this.transport.send(buildFlvTag(FLV_TAG_SCRIPT, 0, metadataBodyOf(meta)));
   }
 
   end(): void {

@@ -4,7 +4,7 @@
  */
 import type { MediaUnit, StreamMetadata, Track } from '../../core/media-unit.js';
 import type { ReaderSink, StreamStart } from '../../core/reader.js';
-import { flvBodyOf, flvCarries, flvTimestamp, sequenceHeaderBodyOf, metadataBodyOf } from '../../format/flv-media.js';
+import { flvBodyOf, flvCarries, flvOmits, flvTimestamp, sequenceHeaderBodyOf, metadataBodyOf } from '../../format/flv-media.js';
 import { chunkMessage } from './chunk-writer.js';
 
 const RTMP_CHUNKS = Symbol('rtmp.chunks');
@@ -41,6 +41,10 @@ export class RtmpReader implements ReaderSink {
     private readonly sharedChunkSize: number,
   ) {}
 
+  omits(track: Track): string | null {
+    return flvOmits(track);
+  }
+
   setPaused(paused: boolean): void {
     this.paused = paused;
   }
@@ -76,9 +80,11 @@ export class RtmpReader implements ReaderSink {
   }
 
   metadata(meta: StreamMetadata): void {
+    // Timestamp 0, always: ffmpeg (and so VLC, GStreamer's avdemux) reads an onMetaData at any other
+    // time as a subtitle stream, and `-map 0 -c copy` to a file then fails on it.
     this.conn.write(
       chunkMessage(
-        { csid: CSID_DATA, typeId: MSG_DATA_AMF0, timestamp: this.lastTimestamp, streamId: this.conn.streamId, payload: metadataBodyOf(meta) },
+        { csid: CSID_DATA, typeId: MSG_DATA_AMF0, timestamp: 0, streamId: this.conn.streamId, payload: metadataBodyOf(meta) },
         this.conn.chunkSize,
       ),
     );

@@ -7,8 +7,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { listen } from '../../net/listen.js';
 import { StreamBusyError, describeError } from '../../core/errors.js';
 import { sessionId, type Logger } from '../../core/log.js';
-import type { ReaderHandle, Stream } from '../../core/stream.js';
-import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
+import type { PublisherInfo, ReaderHandle, Stream } from '../../core/stream.js';
+import { rtmpStreamPath } from '../../core/path.js';
+import type { StreamRegistry } from '../../core/stream-registry.js';
 import { addReaderWithAacAudio, type AacAudioOptions } from '../../transcode/aac-audio-reader.js';
 import { RtmpReader } from './from-stream.js';
 import { RtmpServerSession } from './server-session.js';
@@ -46,7 +47,7 @@ export class RtmpServer {
   }
 
   close(): Promise<void> {
-    for (const c of [...this.connections]) c.close('server shutting down');
+    for (const c of [...this.connections]) c.close('server shutting down', 'shutdown');
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }
@@ -60,10 +61,12 @@ class RtmpConnection {
   private setupTimer: NodeJS.Timeout | null;
   private closed = false;
   private app = '';
-  /** Publishing message streams: stream id → its Stream and adapter. */
-  private readonly publishing = new Map<number, { stream: Stream; ingest: RtmpToStream }>();
-  /** Playing message streams: stream id → reader. */
-  private readonly playing = new Map<number, { handle: ReaderHandle; reader: RtmpReader }>();
+  /** Publishing message streams: stream id → its Stream, adapter and the publisher the registry knows. */
+  private readonly publishing = new Map<number, { stream: Stream; ingest: RtmpToStream; publisher: PublisherInfo }>();
+  /** Publishes waiting for a silent publisher of their path to be taken over. */
+  private readonly waiting = new Map<number, NodeJS.Timeout>();
+  /** Playing message streams: stream id → reader and its path. */
+  private readonly playing = new Map<number, { handle: ReaderHandle; reader: RtmpReader; path: string }>();
 
   constructor(
     private readonly socket: Socket,
@@ -91,9 +94,9 @@ class RtmpConnection {
         this.close(describeError(err));
       }
     });
-    socket.on('error', (err) => this.close(`socket error: ${err.message}`));
-    socket.on('close', () => this.close('connection closed by peer'));
-    socket.on('end', () => this.close('connection closed by peer'));
+    socket.on('error', (err) => this.close(`socket error: ${err.message}`, 'peer'));
+    socket.on('close', () => this.close('connection closed by peer', 'peer'));
+    socket.on('end', () => this.close('connection closed by peer', 'peer'));
   }
 
   private write(bytes: Buffer): void {
@@ -109,7 +112,7 @@ class RtmpConnection {
     s.on('publish', (e) => this.onPublish(e.streamId, e.app || this.app, e.name, e.query));
     s.on('play', (e) => this.onPlay(e.streamId, e.app || this.app, e.name, e.query));
     s.on('unpublish', (e) => this.endPublish(e.streamId, 'publisher unpublished'));
-    s.on('stop-play', (e) => this.endPlay(e.streamId));
+    s.on('stop-play', (e) => this.endPlay(e.streamId, 'player stopped'));
     s.on('pause', (e) => this.playing.get(e.streamId)?.reader.setPaused(e.paused));
     s.on('media', (e) => {
       const pub = this.publishing.get(e.streamId);
@@ -121,50 +124,73 @@ class RtmpConnection {
     });
   }
 
-  private resolvePath(app: string, name: string): string | null {
-    return normalizePath(`${app}/${name}`);
-  }
-
-  private onPublish(streamId: number, app: string, name: string, query: string): void {
-    const path = this.resolvePath(app, name);
-    const log = this.log.child({ path: path ?? `${app}/${name}` });
-    if (!path) {
-      log.info('publish refused', { reason: 'invalid stream path' });
-      this.session.rejectPublish(streamId, 'NetStream.Publish.BadName', `invalid stream path "${app}/${name}"`);
+  private onPublish(streamId: number, app: string, name: string, query: string, waited = false): void {
+    const resolved = rtmpStreamPath(app, name);
+    const log = this.log.child({ path: 'path' in resolved ? resolved.path : `${app}/${name}` });
+    if ('error' in resolved) {
+      log.warn('publish refused', { reason: resolved.error });
+      this.session.rejectPublish(streamId, 'NetStream.Publish.BadName', resolved.error);
       return;
     }
+    const path = resolved.path;
+    const publisher: PublisherInfo = {
+      id: this.id,
+      protocol: 'rtmp',
+      remoteAddress: this.remote,
+      query,
+      close: (reason) => this.close(reason),
+    };
     let stream: Stream;
     try {
-      stream = this.options.registry.publish(path, {
-        id: this.id,
-        protocol: 'rtmp',
-        remoteAddress: this.remote,
-        query,
-        close: (reason) => this.close(reason),
-      });
+      stream = this.options.registry.publish(path, publisher);
     } catch (err) {
       if (!(err instanceof StreamBusyError)) throw err;
-      log.info('publish refused', { reason: err.message });
+      if (err.retryInMs !== undefined && !waited) {
+        // The path's publisher has gone quiet: if it stays so, this one takes over (no answer yet).
+        log.info('publish waits for the silent publisher of its path', { waitMs: err.retryInMs });
+        const timer = setTimeout(() => {
+          this.waiting.delete(streamId);
+          if (!this.closed) this.guard(() => this.onPublish(streamId, app, name, query, true));
+        }, err.retryInMs + 20);
+        this.waiting.set(streamId, timer);
+        return;
+      }
+      log.warn('publish refused', { reason: err.message });
       this.session.rejectPublish(streamId, 'NetStream.Publish.BadName', err.message);
       return;
     }
-    const ingest = new RtmpToStream(stream, (reason) => log.warn('media ignored', { reason }));
-    this.publishing.set(streamId, { stream, ingest });
+    const ingest = new RtmpToStream(stream, log);
+    this.publishing.set(streamId, { stream, ingest, publisher });
     this.clearSetupTimer();
     this.session.acceptPublish(streamId);
-    log.info('publish started', { query: query ? 'present' : undefined });
+    log.info('publish started', { query: query ? 'present' : undefined, takeover: stream.publisher === publisher && stream.handovers > 0 ? true : undefined });
+  }
+
+  /** Runs work from a timer: an error closes this connection, never the process. */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.close(`internal error: ${describeError(err)}`);
+    }
   }
 
   private onPlay(streamId: number, app: string, name: string, query: string): void {
-    const path = this.resolvePath(app, name);
-    const log = this.log.child({ path: path ?? `${app}/${name}` });
-    const stream = path ? this.options.registry.get(path) : undefined;
-    if (!stream) {
-      log.info('play refused', { reason: 'stream not found' });
-      this.session.rejectPlay(streamId, 'NetStream.Play.StreamNotFound', `stream "${app}/${name}" is not live`);
+    const resolved = rtmpStreamPath(app, name);
+    const log = this.log.child({ path: 'path' in resolved ? resolved.path : `${app}/${name}` });
+    if ('error' in resolved) {
+      log.warn('play refused', { reason: resolved.error });
+      this.session.rejectPlay(streamId, 'NetStream.Play.StreamNotFound', resolved.error);
       return;
     }
-    this.endPlay(streamId);
+    const path = resolved.path;
+    const stream = this.options.registry.get(path);
+    if (!stream) {
+      log.info('play refused', { reason: 'stream not found' });
+      this.session.rejectPlay(streamId, 'NetStream.Play.StreamNotFound', `stream "${path}" is not live`);
+      return;
+    }
+    this.endPlay(streamId, 'play started again');
     this.clearSetupTimer();
     this.session.acceptPlay(streamId);
     const reader = new RtmpReader(
@@ -187,7 +213,7 @@ class RtmpConnection {
       this.options.chunkSize,
     );
     const handle = addReaderWithAacAudio(stream, { id: `${this.id}/${streamId}`, protocol: 'rtmp', remoteAddress: this.remote, query }, reader, this.options.aacAudio);
-    this.playing.set(streamId, { handle, reader });
+    this.playing.set(streamId, { handle, reader, path });
     log.info('play started', { query: query ? 'present' : undefined });
   }
 
@@ -197,15 +223,16 @@ class RtmpConnection {
     this.publishing.delete(streamId);
     // Units already received still reach the readers before their end of stream.
     pub.ingest.flush();
-    this.options.registry.unpublish(pub.stream, reason);
+    this.options.registry.unpublish(pub.stream, reason, pub.publisher);
     this.log.info('publish ended', { path: pub.stream.path, reason });
   }
 
-  private endPlay(streamId: number): void {
+  private endPlay(streamId: number, reason: string): void {
     const play = this.playing.get(streamId);
     if (!play) return;
     this.playing.delete(streamId);
     play.handle.close();
+    this.log.info('play ended', { path: play.path, reason });
   }
 
   private clearSetupTimer(): void {
@@ -213,16 +240,21 @@ class RtmpConnection {
     this.setupTimer = null;
   }
 
-  /** Idempotent: ends what this connection publishes and plays, then destroys the socket. */
-  close(reason: string): void {
+  /**
+   * Idempotent: ends what this connection publishes and plays, then destroys the socket. A close the
+   * server decides (error, timeout, take-over, slow reader) is logged at warn; one the peer made, at info.
+   */
+  close(reason: string, by: 'server' | 'peer' | 'shutdown' = 'server'): void {
     if (this.closed) return;
     this.closed = true;
     this.clearSetupTimer();
+    for (const t of this.waiting.values()) clearTimeout(t);
+    this.waiting.clear();
     for (const id of [...this.publishing.keys()]) this.endPublish(id, reason);
-    for (const id of [...this.playing.keys()]) this.endPlay(id);
-    this.log.info('connection closed', { reason });
+    for (const id of [...this.playing.keys()]) this.endPlay(id, reason);
+    if (by === 'server') this.log.warn('connection closed', { reason, by: 'server' });
+    else this.log.info('connection closed', { reason });
     this.socket.destroy();
     this.onClosed();
   }
 }
-

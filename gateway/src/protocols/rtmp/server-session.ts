@@ -152,8 +152,10 @@ export class RtmpServerSession extends TypedEmitter<RtmpServerSessionEvents> {
     this.send(userControl(UserControlEvent.StreamBegin, streamId, cs));
     this.send(onStatus(streamId, statusInfo('status', 'NetStream.Play.Reset', `Playing and resetting ${name}.`, { details: name }), cs));
     this.send(onStatus(streamId, statusInfo('status', 'NetStream.Play.Start', `Started playing ${name}.`, { details: name }), cs));
+    // |RtmpSampleAccess is what Flash players expect, and players that read FLV data skip it by name.
+    // No other data message goes out here: ffmpeg makes a "Data: none" stream of any unknown one
+    // (e.g. onStatus NetStream.Data.Start), and `-map 0 -c copy` to a file then fails on it.
     this.send(dataMessage(streamId, ['|RtmpSampleAccess', true, true], cs));
-    this.send(dataMessage(streamId, ['onStatus', { code: 'NetStream.Data.Start' }], cs));
   }
 
   rejectPlay(streamId: number, code: string, description: string): void {

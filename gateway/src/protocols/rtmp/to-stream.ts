@@ -2,6 +2,8 @@
  * RTMP publish → Stream: audio/video messages are FLV tag bodies, so they go through FlvToUnits
  * (which keeps the received body as the unit's FLV form: zero copy, byte-exact for players).
  */
+import { IgnoredMediaReport } from '../../core/ignored-media.js';
+import type { Logger } from '../../core/log.js';
 import type { MediaUnit, StreamMetadata, Track } from '../../core/media-unit.js';
 import type { Stream } from '../../core/stream.js';
 import { FlvToUnits } from '../../format/flv-media.js';
@@ -12,20 +14,25 @@ export class RtmpToStream {
   /** Units of the current socket read, fanned out together by `flush`. */
   private pending: MediaUnit[] = [];
   ignoredTags = 0;
+  /** What is dropped (a codec FLV readers cannot take, frames before a usable sequence header …). */
+  readonly ignored: IgnoredMediaReport;
 
   constructor(
     private readonly stream: Stream,
-    onIgnored: (reason: string) => void,
+    log: Logger,
   ) {
+    const ignored = (this.ignored = new IgnoredMediaReport(log));
     this.flv = new FlvToUnits({
       track: (track: Track) => {
         this.flush();
         stream.setTrack(track);
       },
       unit: (unit: MediaUnit) => this.pending.push(unit),
-      ignored: (reason) => {
-        if (this.ignoredTags++ === 0) onIgnored(reason);
+      ignored: (reason, kind) => {
+        this.ignoredTags++;
+        ignored.ignored(reason, kind);
       },
+      usable: (kind) => ignored.usable(kind),
     });
   }
 

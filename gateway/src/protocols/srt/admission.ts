@@ -4,7 +4,7 @@
  * state — each refusal with the SRT rejection code a libsrt caller understands. No sockets.
  */
 import type { StreamRegistry } from '../../core/stream-registry.js';
-import { normalizePath } from '../../core/stream-registry.js';
+import { normalizePath } from '../../core/path.js';
 import { decodeKeyMaterial, type KeyMaterial } from './crypto.js';
 import type { Handshake } from './handshake.js';
 import { AccessReject, MIN_PEER_VERSION, RejectReason } from './listener-handshake.js';
@@ -38,7 +38,11 @@ export interface AdmissionContext {
 
 export type Admission =
   | { ok: true; request: SrtAccessRequest; passphrase: string | null; km: KeyMaterial | null }
-  | { ok: false; code: number; reason: string };
+  /**
+   * Refused. `retryInMs`: the path's publisher is silent and may be taken over that much later;
+   * the listener leaves the caller unanswered (it repeats its handshake every 250 ms) instead.
+   */
+  | { ok: false; code: number; reason: string; retryInMs?: number };
 
 export function admit(hs: Handshake, ctx: AdmissionContext): Admission {
   const no = (code: number, reason: string): Admission => ({ ok: false, code, reason });
@@ -70,7 +74,10 @@ export function admit(hs: Handshake, ctx: AdmissionContext): Admission {
   }
 
   if (mode === 'read' && !live) return no(AccessReject.NotFound, `stream "${path}" is not live`);
-  if (mode === 'publish' && live && !ctx.registry.options.allowTakeover) return no(AccessReject.Conflict, `stream "${path}" is already being published`);
+  if (mode === 'publish') {
+    const verdict = ctx.registry.check(path);
+    if (!verdict.ok) return { ok: false, code: AccessReject.Conflict, reason: verdict.reason, retryInMs: verdict.retryInMs };
+  }
   return { ok: true, request, passphrase, km };
 }
 

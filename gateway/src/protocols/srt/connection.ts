@@ -57,7 +57,8 @@ export interface SrtConnectionOptions {
   transmit(parts: Buffer | readonly Buffer[]): void;
   /** A payload in order, at its TSBPD time. */
   onData(payload: Buffer): void;
-  onClose(reason: string): void;
+  /** The connection ended: `byPeer` when the peer said so (SHUTDOWN, error), else livegate decided. */
+  onClose(reason: string, byPeer: boolean): void;
 }
 
 export interface SrtConnectionStats {
@@ -313,7 +314,7 @@ export class SrtConnection {
     if (this.closed) return;
     if (notifyPeer) this.control(ControlType.Shutdown, 0, 0, Buffer.alloc(4));
     this.closed = true;
-    this.o.onClose(reason);
+    this.o.onClose(reason, !notifyPeer);
   }
 
   stats(): SrtConnectionStats {

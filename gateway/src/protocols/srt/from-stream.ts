@@ -9,7 +9,7 @@
  */
 import type { MediaUnit, StreamMetadata, Track } from '../../core/media-unit.js';
 import type { ReaderSink, StreamStart } from '../../core/reader.js';
-import { UnitsToTs } from '../../format/mpegts/ts-media.js';
+import { tsCarries, UnitsToTs } from '../../format/mpegts/ts-media.js';
 import { LIVE_PAYLOAD_SIZE } from './packet.js';
 
 const NONE: readonly Buffer[] = [];
@@ -101,6 +101,10 @@ export class SrtReader implements ReaderSink {
 
   trackUpdate(): void {}
   metadata(): void {}
+
+  omits(track: Track): string | null {
+    return tsCarries(track) ? null : `MPEG-TS (SRT) cannot carry ${track.codec.toUpperCase()} ${track.kind}`;
+  }
 
   end(reason: string): void {
     this.conn.close(`stream ended: ${reason}`);

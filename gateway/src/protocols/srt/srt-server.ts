@@ -10,7 +10,7 @@ import { lookup } from 'node:dns';
 import { isIPv4 } from 'node:net';
 import { describeError, StreamBusyError } from '../../core/errors.js';
 import { sessionId, type Logger } from '../../core/log.js';
-import type { ReaderHandle, Stream } from '../../core/stream.js';
+import type { PublisherInfo, ReaderHandle, Stream } from '../../core/stream.js';
 import type { StreamRegistry } from '../../core/stream-registry.js';
 import { SrtConnection, type SrtConnectionStats } from './connection.js';
 import { SrtReader, TsMuxReader } from './from-stream.js';
@@ -76,6 +76,8 @@ interface Session {
   /** The query part of the stream id (`token=…`), kept for authentication. */
   readonly query?: string;
   readonly log: Logger;
+  /** Set by a shutdown: its close is logged as routine. */
+  closingRoutinely?: boolean;
   close(reason: string): void;
 }
 
@@ -144,7 +146,10 @@ export class SrtServer {
   }
 
   closeAll(reason: string): void {
-    for (const s of [...this.bySocketId.values()]) s.close(reason);
+    for (const s of [...this.bySocketId.values()]) {
+      s.closingRoutinely = true;
+      s.close(reason);
+    }
   }
 
   close(): Promise<void> {
@@ -233,7 +238,16 @@ export class SrtServer {
       maxConnections: this.o.maxConnections,
       remoteAddress: remote,
     });
-    if (!admission.ok) return reject(admission.code, admission.reason);
+    if (!admission.ok) {
+      if (admission.retryInMs !== undefined) {
+        // The path's publisher has gone quiet (a crashed encoder restarting?): leave this caller
+        // unanswered; it repeats its CONCLUSION every 250 ms, and takes the path over once the
+        // publisher has been silent long enough (or is refused, if it speaks again).
+        this.o.log.debug('srt publish waits for the silent publisher of its path', { remote, streamId: hs.streamId, waitMs: admission.retryInMs });
+        return;
+      }
+      return reject(admission.code, admission.reason);
+    }
     const { request, passphrase, km } = admission;
     const { path, mode } = request;
     let stream = mode === 'read' ? this.o.registry.get(path) : undefined;
@@ -250,7 +264,7 @@ export class SrtServer {
     );
     const log = this.o.log.child({ id, protocol: 'srt', remote, path, mode });
     let onData: (payload: Buffer) => void = () => {};
-    let onClose: (reason: string) => void = () => {};
+    let onClose: (reason: string, byPeer: boolean) => void = () => {};
     const conn = new SrtConnection({
       localSocketId,
       peerSocketId: hs.socketId,
@@ -267,7 +281,7 @@ export class SrtServer {
       crypto: km && passphrase ? { passphrase, km, refreshPackets: this.o.keyRefreshPackets, preAnnouncePackets: this.o.keyPreAnnouncePackets } : null,
       transmit: (parts) => this.send(parts, rinfo),
       onData: (payload) => onData(payload),
-      onClose: (reason) => onClose(reason),
+      onClose: (reason, byPeer) => onClose(reason, byPeer),
     });
     const session: Session = {
       id,
@@ -295,20 +309,21 @@ export class SrtServer {
     };
 
     if (mode === 'publish') {
+      const publisher: PublisherInfo = { id, protocol: 'srt', remoteAddress: remote, query: request.query, close: (reason) => conn.close(reason) };
       try {
-        stream = this.o.registry.publish(path, { id, protocol: 'srt', remoteAddress: remote, query: request.query, close: (reason) => conn.close(reason) });
+        stream = this.o.registry.publish(path, publisher);
       } catch (err) {
         if (err instanceof StreamBusyError) return reject(AccessReject.Conflict, err.message);
         throw err;
       }
       const live = stream;
-      const ingest = new SrtToStream(live, (reason) => log.warn('media ignored', { reason }));
+      const ingest = new SrtToStream(live, log);
       onData = (payload) => ingest.push(payload, performance.now());
       session.transportErrors = () => ingest.transportErrors;
-      onClose = (reason) => {
+      onClose = (reason, byPeer) => {
         ingest.end();
-        this.o.registry.unpublish(live, reason);
-        this.forget(session, reason);
+        this.o.registry.unpublish(live, reason, publisher);
+        this.forget(session, reason, byPeer);
       };
     }
     this.bySocketId.set(localSocketId, session);
@@ -317,9 +332,9 @@ export class SrtServer {
     this.send(response, rinfo);
     if (mode === 'read') {
       const reader = this.attachReader(stream!, session);
-      onClose = (reason) => {
+      onClose = (reason, byPeer) => {
         reader.detach();
-        this.forget(session, reason);
+        this.forget(session, reason, byPeer);
       };
     }
     log.info(mode === 'publish' ? 'publish started' : 'play started', {
@@ -364,10 +379,13 @@ export class SrtServer {
     };
   }
 
-  private forget(session: Session, reason: string): void {
+  private forget(session: Session, reason: string, byPeer: boolean): void {
     if (this.bySocketId.get(session.localSocketId) === session) this.bySocketId.delete(session.localSocketId);
     if (this.byPeer.get(session.peerKey) === session) this.byPeer.delete(session.peerKey);
-    session.log.info('connection closed', { reason, ...flatStats(session.conn.stats()) });
+    // What livegate decided (a timeout, a take-over, a slow reader, an error) is a warning; the peer
+    // leaving, its stream ending and shutdown are the normal course.
+    const routine = byPeer || session.closingRoutinely || reason.startsWith('stream ended');
+    session.log[routine ? 'info' : 'warn']('connection closed', { reason, ...flatStats(session.conn.stats()) });
     if (this.bySocketId.size === 0) this.stopTimer();
     else this.startTimer(); // the last reader may have gone
   }

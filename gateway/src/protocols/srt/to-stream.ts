@@ -2,6 +2,8 @@
  * SRT publish → Stream: the payloads an SRT publisher sends are MPEG-TS (7 packets each, by
  * convention); TsToUnits turns them into tracks and canonical units for the stream.
  */
+import { IgnoredMediaReport } from '../../core/ignored-media.js';
+import type { Logger } from '../../core/log.js';
 import type { MediaUnit, Track } from '../../core/media-unit.js';
 import type { Stream } from '../../core/stream.js';
 import { TsToUnits } from '../../format/mpegts/ts-media.js';
@@ -13,22 +15,28 @@ export class SrtToStream {
   /** Continuity errors and lost TS sync seen in what the publisher sent. */
   transportErrors = 0;
 
+  /** What is dropped, reported once and then counted every 10 s while it lasts. */
+  readonly report: IgnoredMediaReport;
+
   constructor(
     private readonly stream: Stream,
-    onIgnored: (reason: string) => void,
+    log: Logger,
   ) {
+    const report = (this.report = new IgnoredMediaReport(log));
     this.ts = new TsToUnits({
       track: (track: Track) => {
         this.flushUnits();
         stream.setTrack(track);
       },
       unit: (unit) => this.pending.push(unit),
-      ignored: (reason) => {
+      ignored: (reason, kind) => {
         this.ignored++;
-        onIgnored(reason);
+        report.ignored(reason, kind);
       },
+      usable: (kind) => report.usable(kind),
       warning: (reason) => {
-        if (this.transportErrors++ === 0) onIgnored(reason);
+        this.transportErrors++;
+        report.ignored(reason, 'transport');
       },
     });
   }

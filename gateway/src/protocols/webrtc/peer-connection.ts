@@ -11,6 +11,8 @@ export interface WebrtcOptions {
   additionalHosts: string[];
   iceServers: IceServerConfig[];
   sessionTimeoutMs: number;
+  /** A session whose ICE has not completed this long after its answer is closed (ms). */
+  iceTimeoutMs: number;
   /** How long a viewer waits for a new publisher when its stream ends (0: end at once). */
   republishGraceMs: number;
   /** A WHIP publisher that sends no RTP for this long is gone (ms). */

@@ -44,6 +44,14 @@ export class WhepReader implements ReaderSink {
     private readonly events: WhepReaderEvents,
   ) {}
 
+  omits(track: Track): string | null {
+    if (track.kind === 'video') {
+      return track.codec === this.videoCodec ? null : `this WebRTC viewer gets ${this.videoCodec.toUpperCase()} video: ${track.codec.toUpperCase()} is not carried`;
+    }
+    // AAC reaches WebRTC viewers through the stream's AAC → Opus transcoder.
+    return track.codec === 'opus' || track.codec === 'aac' ? null : `WebRTC viewers get Opus audio: ${track.codec.toUpperCase()} is not transcoded`;
+  }
+
   start(info: StreamStart): void {
     this.hasVideo = info.tracks.some((t) => t.kind === 'video' && t.codec === this.videoCodec);
   }

@@ -17,12 +17,15 @@ import { sendJson, type HttpServer } from '../../http/http-server.js';
 import { iceServersFor, linkHeader } from '../../nat/ice-servers.js';
 import { OpusFeed } from '../../transcode/opus-feed.js';
 import { WhepSession } from './whep-session.js';
+import { clientIp, type WebrtcSessionLimits } from './session-limits.js';
 import type { WebrtcOptions } from './peer-connection.js';
 
 export interface WhepServerOptions {
   registry: StreamRegistry;
   log: Logger;
   webrtc: WebrtcOptions;
+  /** Shared with WHIP: how many sessions, and how many still negotiating per client address. */
+  limits: WebrtcSessionLimits;
   transcode: { opusBitrate: number; lingerMs: number; aacDecoder: 'wasm' | 'ffmpeg' };
 }
 
@@ -124,6 +127,11 @@ export class WhepServer {
         'the stream has H264 B-frames, which WebRTC players cannot decode: publish without B-frames (x264 bframes=0, OBS "bf=0"), or play it over HTTP-FLV',
       );
     }
+    const admission = this.options.limits.admit(clientIp(req.socket.remoteAddress));
+    if (!admission.ok) {
+      log.warn('play refused', { reason: admission.reason });
+      return problem(res, 503, admission.reason, { 'Retry-After': String(admission.retryAfterSeconds) });
+    }
     const uuid = randomUUID();
     const bearer = bearerToken(req);
     const session = new WhepSession(uuid, stream, {
@@ -134,6 +142,7 @@ export class WhepServer {
       opusFeedFor: (s) => this.opusFeedFor(s),
       bearer,
       videoCodec,
+      slot: admission.slot,
     });
     let answer: string;
     try {

@@ -9,6 +9,7 @@ import type { Logger } from '../../core/log.js';
 import type { ReaderHandle, Stream } from '../../core/stream.js';
 import type { OpusFeed } from '../../transcode/opus-feed.js';
 import { WhepReader } from './whep-reader.js';
+import type { SessionSlot } from './session-limits.js';
 
 export interface WhepSessionStats {
   session: string;
@@ -39,6 +40,8 @@ export interface WhepSessionContext {
   bearer?: string;
   /** What the stream's video is (VP8 only from a WHIP publisher), and so what this viewer gets. */
   videoCodec: WebrtcVideoCodec;
+  /** Its place among the gateway's WebRTC sessions: told when ICE completes, released on close. */
+  slot: SessionSlot;
 }
 
 /** RTCP payload-specific feedback: PLI (fmt 1) and FIR (fmt 4), RFC 4585 §6.3 / RFC 5104 §4.3.1. */
@@ -63,6 +66,7 @@ export class WhepSession {
   private unsubscribeOpus: (() => void) | null = null;
   private offTrack: (() => void) | null = null;
   private republishTimer: NodeJS.Timeout | null = null;
+  private iceTimer: NodeJS.Timeout | null;
   private closed = false;
   readonly createdAt = Date.now();
   lastActivity = performance.now();
@@ -87,8 +91,18 @@ export class WhepSession {
     this.pc.iceConnectionStateChange.subscribe((state) => {
       this.state = state;
       this.touch();
+      if (state === 'connected' || state === 'completed') this.iceDone();
       if (state === 'failed' || state === 'closed') this.close(`ICE ${state}`);
     });
+    // A viewer that never completes ICE holds a socket for nothing.
+    this.iceTimer = setTimeout(() => this.close(`ICE did not complete within ${ctx.webrtc.iceTimeoutMs} ms`), ctx.webrtc.iceTimeoutMs);
+    this.iceTimer.unref();
+  }
+
+  private iceDone(): void {
+    if (this.iceTimer) clearTimeout(this.iceTimer);
+    this.iceTimer = null;
+    this.ctx.slot.connected();
   }
 
   /** Negotiates: the answer holds every candidate (werift gathers before it resolves). */
@@ -259,9 +273,14 @@ export class WhepSession {
     this.closed = true;
     if (this.republishTimer) clearTimeout(this.republishTimer);
     this.republishTimer = null;
+    if (this.iceTimer) clearTimeout(this.iceTimer);
+    this.iceTimer = null;
+    this.ctx.slot.release();
     this.detach();
     this.reader?.discardDelayed();
-    this.ctx.log.info('play closed', { session: this.uuid, reason });
+    // The viewer leaving (DELETE, ICE closed) is routine; what livegate decided is a warning.
+    const routine = /^(DELETE|ICE closed|server shutting down|stream ended)/.test(reason);
+    this.ctx.log[routine ? 'info' : 'warn']('play closed', { session: this.uuid, reason });
     void this.pc.close().catch((err: unknown) => this.ctx.log.warn('peer connection close failed', { session: this.uuid, reason: String(err) }));
     this.onClosed?.();
   }

@@ -20,13 +20,14 @@ import { iceServersFor, linkHeader } from '../../nat/ice-servers.js';
 import { bearerToken, contentType, problem, readBody } from './http-util.js';
 import type { WebrtcOptions } from './peer-connection.js';
 import { receiveCodecs, WhipSession } from './whip-session.js';
+import { clientIp, type WebrtcSessionLimits } from './session-limits.js';
 
 export interface WhipServerOptions {
   registry: StreamRegistry;
   log: Logger;
   webrtc: WebrtcOptions;
-  /** Sessions at most (each holds a peer connection and its UDP socket). */
-  maxSessions?: number;
+  /** Shared with WHEP: how many sessions, and how many still negotiating per client address. */
+  limits: WebrtcSessionLimits;
 }
 
 const WHIP = /^\/(?<path>.+)\/whip$/;
@@ -54,8 +55,6 @@ export function refuseOffer(media: readonly OfferedMedia[]): string | null {
 
 export class WhipServer {
   readonly sessions = new Map<string, WhipSession>();
-  /** Offers being answered (they count against maxSessions too). */
-  private negotiating = 0;
 
   constructor(private readonly options: WhipServerOptions) {}
 
@@ -116,8 +115,11 @@ export class WhipServer {
     // RFC 9725 §4.2: an offerer that insists on being the DTLS client is not supported here.
     if (/^a=setup:active/m.test(offer)) return refuse(422, 'a=setup:active is not supported: offer a=setup:actpass');
     const registry = this.options.registry;
-    if (registry.get(path) && !registry.options.allowTakeover) return refuse(409, `stream "${path}" is already being published`);
-    if (this.sessions.size + this.negotiating >= (this.options.maxSessions ?? 1000)) return refuse(503, 'too many WHIP sessions', { 'Retry-After': '5' });
+    // A path whose publisher is only silent may be free by the time ICE is done: publish() decides then.
+    const verdict = registry.check(path);
+    if (!verdict.ok && verdict.retryInMs === undefined) return refuse(409, verdict.reason);
+    const admission = this.options.limits.admit(clientIp(req.socket.remoteAddress));
+    if (!admission.ok) return refuse(503, admission.reason, { 'Retry-After': String(admission.retryAfterSeconds) });
     const uuid = randomUUID();
     const session = new WhipSession(uuid, media, {
       id,
@@ -128,18 +130,19 @@ export class WhipServer {
       registry,
       bearer: bearerToken(req),
       query: url.search.length > 1 ? url.search.slice(1) : undefined,
+      slot: admission.slot,
     });
     let answer: string;
-    this.negotiating++;
     try {
       answer = await withTimeout(session.answer(offer), ANSWER_TIMEOUT_MS);
     } catch (err) {
       session.close(`negotiation failed: ${describeError(err)}`);
       return refuse(422, `cannot answer the offer: ${describeError(err)}`);
-    } finally {
-      this.negotiating--;
     }
     try {
+      // The path's publisher was only silent: it may be taken over once silent long enough.
+      const wait = registry.check(path);
+      if (!wait.ok && wait.retryInMs !== undefined) await sleep(wait.retryInMs + 20);
       session.publish();
     } catch (err) {
       session.close(describeError(err));
@@ -195,6 +198,10 @@ export class WhipServer {
     session.close('DELETE from the publisher');
     res.writeHead(200).end();
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -12,6 +12,7 @@ import { RtpTimeline } from '../../format/rtp/rtp-clock.js';
 import { TwccRecorder } from '../../format/rtp/twcc.js';
 import type { OfferedMedia } from '../../format/sdp-offer.js';
 import { createPeerConnection, type WebrtcOptions } from './peer-connection.js';
+import type { SessionSlot } from './session-limits.js';
 import { RTCRtpCodecParameters, useOPUS, useTWCC, useVP8, type RTCPeerConnection, type RTCRtpTransceiver, type RtcpPacket, type RtpPacket } from './werift.js';
 import { KeyframeRequests } from './keyframe-requests.js';
 import { WhipReceiver, type WhipCodec } from './whip-receiver.js';
@@ -29,6 +30,8 @@ export interface WhipSessionContext {
   log: Logger;
   webrtc: WebrtcOptions;
   registry: StreamRegistry;
+  /** Its place among the gateway's WebRTC sessions: told when ICE completes, released on close. */
+  slot: SessionSlot;
   /** From `Authorization: Bearer …`, kept for authentication. */
   bearer?: string;
   query?: string;
@@ -121,6 +124,7 @@ export class WhipSession implements PublisherInfo {
   private readonly createdAt = Date.now();
   private readonly startedAt = performance.now();
   private lastMediaAt: number | null = null;
+  private iceConnected = false;
   /**
    * Transport-wide congestion control feedback, so the browser's bandwidth estimate can grow: with
    * none it creeps up by loss probing alone (≈ 300 → 670 kb/s in 12 s, measured), and werift's own
@@ -149,6 +153,10 @@ export class WhipSession implements PublisherInfo {
       }
     });
     this.pc.iceConnectionStateChange.subscribe((state) => {
+      if (state === 'connected' || state === 'completed') {
+        this.iceConnected = true;
+        ctx.slot.connected();
+      }
       if (state === 'failed' || state === 'closed') this.close(`ICE ${state}`);
     });
     this.watchdog = setInterval(() => this.guarded(() => this.checkAlive()), 500);
@@ -340,7 +348,9 @@ export class WhipSession implements PublisherInfo {
   private checkAlive(): void {
     const now = performance.now();
     const timeout = this.ctx.webrtc.publisherMediaTimeoutMs;
-    if (this.lastMediaAt === null) {
+    if (!this.iceConnected && now - this.startedAt > this.ctx.webrtc.iceTimeoutMs) {
+      this.close(`ICE did not complete within ${this.ctx.webrtc.iceTimeoutMs} ms`);
+    } else if (this.lastMediaAt === null) {
       if (now - this.startedAt > Math.max(CONNECT_TIMEOUT_MS, timeout)) this.close('the publisher never sent media');
     } else if (now - this.lastMediaAt > timeout) {
       this.close(`no media from the publisher for ${timeout} ms`);
@@ -383,8 +393,12 @@ export class WhipSession implements PublisherInfo {
     this.keyframes.close();
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.pollTimer = null;
-    if (this.stream) this.ctx.registry.unpublish(this.stream, reason);
-    this.ctx.log.info('publish closed', { session: this.uuid, reason });
+    this.ctx.slot.release();
+    // A publisher taken over no longer ends the stream (the registry knows who publishes now).
+    if (this.stream) this.ctx.registry.unpublish(this.stream, reason, this);
+    this.stream = null;
+    const routine = /^(DELETE|connection closed|ICE closed|server shutting down)/.test(reason);
+    this.ctx.log[routine ? 'info' : 'warn']('publish closed', { session: this.uuid, reason });
     void this.pc.close().catch((err: unknown) => this.ctx.log.warn('peer connection close failed', { session: this.uuid, reason: describeError(err) }));
     this.onClosed?.();
   }

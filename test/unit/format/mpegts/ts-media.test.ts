@@ -19,13 +19,33 @@ import { LimitError } from '../../../../gateway/src/core/errors.js';
 import { makeUnit, type AudioTrack, type MediaUnit, type Track, type VideoTrack } from '../../../../gateway/src/core/media-unit.js';
 import { TS_PACKET_SIZE, TsDemuxer, type TsAccessUnit } from '../../../../gateway/src/format/mpegts/demuxer.js';
 import { TsMuxer } from '../../../../gateway/src/format/mpegts/muxer.js';
-import { TsToUnits, UnitsToTs, unwrap33 } from '../../../../gateway/src/format/mpegts/ts-media.js';
+import { TsToUnits, UnitsToTs, tsCarries, unwrap33 } from '../../../../gateway/src/format/mpegts/ts-media.js';
 import { buildOpusHead, opusSamples } from '../../../../gateway/src/codec/opus.js';
+import { parseMpegAudioHeader } from '../../../../gateway/src/codec/mpeg-audio.js';
 import { accessUnits, buildHvcC as referenceHvcC, nalType as h265Type } from '../../../helpers/hevc.js';
 import { requireTools } from '../../../helpers/tools.js';
 
 const H264_AAC = readFileSync(new URL('../../../fixtures/h264-aac.m2t', import.meta.url));
 const OPUS = readFileSync(new URL('../../../fixtures/opus.m2t', import.meta.url));
+const MP3 = readFileSync(new URL('../../../fixtures/mp3.m2t', import.meta.url));
+const MP3_22050 = readFileSync(new URL('../../../fixtures/mp3-22050.m2t', import.meta.url));
+
+/** stream_type of each elementary stream in the first PMT of a TS. */
+function streamTypes(ts: Buffer): number[] {
+  let pmtPid = -1;
+  for (let p = 0; p + TS_PACKET_SIZE <= ts.length; p += TS_PACKET_SIZE) {
+    const pid = ((ts[p + 1]! & 0x1f) << 8) | ts[p + 2]!;
+    const s = p + 5 + ts[p + 4]!;
+    if (pid === 0) pmtPid = ts.readUInt16BE(s + 10) & 0x1fff;
+    else if (pid === pmtPid) {
+      const end = s + 3 + (ts.readUInt16BE(s + 1) & 0x0fff) - 4;
+      const types: number[] = [];
+      for (let i = s + 12 + (ts.readUInt16BE(s + 10) & 0x0fff); i < end; i += 5 + (ts.readUInt16BE(i + 3) & 0x0fff)) types.push(ts[i]!);
+      return types;
+    }
+  }
+  return [];
+}
 const HEVC = readFileSync(new URL('../../../fixtures/h265-320x240-aud.hevc', import.meta.url));
 const WRAP = 2 ** 33;
 
@@ -33,11 +53,23 @@ interface Ingested {
   tracks: Track[];
   units: MediaUnit[];
   ignored: string[];
+  /** The kind of each `ignored` report, in order. */
+  kinds: string[];
+  /** Conditions reported over, in order. */
+  usable: string[];
 }
 
 function ingest(data: Buffer, step = data.length): Ingested {
-  const out: Ingested = { tracks: [], units: [], ignored: [] };
-  const t = new TsToUnits({ track: (tr) => out.tracks.push(tr), unit: (u) => out.units.push(u), ignored: (r) => out.ignored.push(r) });
+  const out: Ingested = { tracks: [], units: [], ignored: [], kinds: [], usable: [] };
+  const t = new TsToUnits({
+    track: (tr) => out.tracks.push(tr),
+    unit: (u) => out.units.push(u),
+    ignored: (r, kind) => {
+      out.ignored.push(r);
+      out.kinds.push(kind);
+    },
+    usable: (kind) => out.usable.push(kind),
+  });
   for (let i = 0; i < data.length; i += step) t.push(data.subarray(i, i + step), i);
   t.flush();
   return out;
@@ -160,6 +192,19 @@ describe('MPEG-TS → MediaUnits', () => {
     assert.equal(r.units[5]!.dts, demuxAus(OPUS)[1]!.pts, 'a PES starts where the previous one ended');
   });
 
+  test('MP3 (MPEG-1 audio, 44.1 kHz; MPEG-2 audio, 22.05 kHz): one unit per frame, 1152 or 576 samples apart', () => {
+    for (const [ts, rate, samples] of [[MP3, 44100, 1152], [MP3_22050, 22050, 576]] as const) {
+      const r = ingest(ts, 1316);
+      assert.deepEqual(r.ignored, []);
+      assert.equal(r.tracks.length, 1);
+      const t = r.tracks[0] as AudioTrack;
+      assert.deepEqual([t.id, t.codec, t.sampleRate, t.channels, t.config], [1, 'mp3', rate, 1, null]);
+      assert.ok(r.units.length >= 10);
+      for (const u of r.units) assert.equal(parseMpegAudioHeader(u.data).frameLength, u.data.length, 'a whole frame per unit');
+      assert.deepEqual(new Set(steps(r.units).map((d) => Math.abs(d - (samples * 90000) / rate) <= 1)), new Set([true]));
+    }
+  });
+
   test('Opus TOC durations (RFC 6716 §3.1)', () => {
     assert.equal(opusSamples(Buffer.from([0x78])), 960); // hybrid FB 20 ms, one frame
     assert.equal(opusSamples(Buffer.from([0xfc])), 960); // CELT FB 20 ms, stereo
@@ -203,15 +248,18 @@ describe('MPEG-TS → MediaUnits', () => {
     assert.equal(unwrap33(90000, 0), 90000);
   });
 
-  test('a stream joined mid-GOP: units before the parameter sets are ignored, reported once', () => {
+  test('a stream joined mid-GOP: units before the parameter sets are ignored, each reported under one kind, then the end of it', () => {
     let video = 0;
     const ts = retime(H264_AAC, (au) => (au.codec === 'h264' && video++ < 3 ? null : { pts: au.pts!, dts: au.dts! }));
     const r = ingest(ts);
     const v = videoOf(r);
     assert.equal(v.length, 25);
     assert.ok(v[0]!.keyframe);
-    assert.equal(r.ignored.length, 1, r.ignored.join('; '));
+    // Every video unit of the first GOP but the three cut away came before the parameter sets.
+    assert.equal(r.ignored.length, 22, r.ignored.join('; '));
+    assert.deepEqual(new Set(r.kinds), new Set(['video-config']));
     assert.match(r.ignored[0]!, /parameter sets/);
+    assert.deepEqual(r.usable, ['video-config'], 'the condition is reported over once the parameter sets came');
     assert.equal(audioOf(r).length, audioOf(ingest(H264_AAC)).length, 'audio is not held back');
   });
 
@@ -233,7 +281,9 @@ describe('MPEG-TS → MediaUnits', () => {
       assert.deepEqual(missing, Array.from({ length: 25 - k }, (_, i) => k + i), 'from the broken unit to the next keyframe');
       assert.deepEqual(summary(videoOf(r).slice(k)), summary(videoOf(full).slice(25)));
       assert.deepEqual(summary(audioOf(r)), summary(audioOf(full)));
-      assert.equal(r.ignored.filter((x) => /keyframe/.test(x)).length, 1, r.ignored.join('; '));
+      const waits = r.kinds.filter((k) => k === 'video-key').length;
+      assert.equal(waits, 25 - k - 1, 'each unit dropped while waiting for the keyframe is reported');
+      assert.deepEqual(r.usable, ['video-key'], 'and the end of the wait once');
     }
   });
 
@@ -353,6 +403,19 @@ describe('MediaUnits → MPEG-TS', () => {
     assert.equal(pats, 1 + Math.floor((src.units.length - 1) * 1800 / 45000), 'PAT every 0.5 s');
   });
 
+  test('MP3 round trip: stream type 0x03 at MPEG-1 rates, 0x04 at MPEG-2 rates (as ffmpeg writes them)', () => {
+    for (const [fixture, type] of [[MP3, 0x03], [MP3_22050, 0x04]] as const) {
+      const src = ingest(fixture);
+      assert.deepEqual(streamTypes(fixture), [type], 'ffmpeg\'s own choice');
+      const ts = toTs(src.tracks, src.units);
+      assert.deepEqual(streamTypes(ts), [type]);
+      const back = ingest(ts, 1316);
+      assert.deepEqual(back.ignored, []);
+      assert.deepEqual(back.tracks, src.tracks);
+      assert.deepEqual(summary(back.units), summary(src.units));
+    }
+  });
+
   test('H265 round trip: VPS/SPS/PPS from the hvcC in front of keyframes', () => {
     const src = ingest(hevcTs());
     const ts = toTs(src.tracks, src.units);
@@ -370,11 +433,11 @@ describe('MediaUnits → MPEG-TS', () => {
     assert.equal(w.tables().length, 0);
     assert.equal(w.mux(makeUnit({ kind: 'video', id: 0, codec: 'h264', config: null }, 0, 0, true, Buffer.alloc(8))).length, 0, 'not configured');
     const av1: Track = { kind: 'video', id: 0, codec: 'av1', config: null };
-    const mp3: Track = { kind: 'audio', id: 1, codec: 'mp3', config: null, sampleRate: 44100, channels: 2 };
-    w.setTracks([av1, mp3]);
+    const vp8: Track = { kind: 'video', id: 0, codec: 'vp8', config: null };
+    w.setTracks([av1]);
     assert.deepEqual(w.streams, []);
     assert.equal(w.mux(makeUnit(av1, 0, 0, true, Buffer.from([0x12, 0]))).length, 0);
-    assert.equal(w.mux(makeUnit(mp3, 0, 0, true, Buffer.from([0xff, 0xfb]))).length, 0);
+    assert.deepEqual([av1, vp8].map(tsCarries), [false, false], 'readers are told beforehand');
     const opus: Track = { kind: 'audio', id: 1, codec: 'opus', config: buildOpusHead(2), sampleRate: 48000, channels: 2 };
     w.setTracks([av1, opus]);
     assert.deepEqual(w.streams, [{ pid: 0x101, codec: 'opus' }]);
@@ -405,7 +468,7 @@ describe('MediaUnits → MPEG-TS', () => {
     assert.deepEqual(summary(audioOf(back)), summary(src.units.slice(half).filter((u) => u.track.kind === 'audio')));
   });
 
-  test('ffprobe reads what UnitsToTs writes: H264 320x240 with 50 frames and AAC 48 kHz with every frame; H265; Opus', (t) => {
+  test('ffprobe reads what UnitsToTs writes: H264 320x240 with 50 frames and AAC 48 kHz with every frame; H265; Opus; MP3', (t) => {
     if (!requireTools(t, 'ffprobe')) return;
     const dir = mkdtempSync(join(tmpdir(), 'livegate-ts-media-'));
     const probe = (name: string, ts: Buffer) => {
@@ -430,5 +493,9 @@ describe('MediaUnits → MPEG-TS', () => {
     const opus = ingest(OPUS);
     const o = probe('opus.ts', toTs(opus.tracks, opus.units)).find((s) => s.codec_name === 'opus')!;
     assert.deepEqual([o.sample_rate, o.nb_read_frames], ['48000', String(opus.units.length)]);
+
+    const mp3 = ingest(MP3);
+    const m = probe('mp3.ts', toTs(mp3.tracks, mp3.units)).find((s) => s.codec_name === 'mp3')!;
+    assert.deepEqual([m.sample_rate, m.channels, m.nb_read_frames], ['44100', 1, String(mp3.units.length)]);
   });
 });
