@@ -6,14 +6,17 @@
  *   keyframe on, so the GOP plays with its sound;
  * - live AAC units are skipped while the reader's backlog is over the stream's limit (the core's
  *   queue skips its video then too);
- * - the AAC configuration is known only once the encoder runs: until then the sink sees an AAC
- *   track without config (FLV's header still announces audio), the config follows as a track update.
+ * - the AAC track is announced at once, with the configuration the encoder will give (known in
+ *   advance: `expectedAudioSpecificConfig`), so its sequence header goes out before the first video
+ *   frame and a player's probe finds both tracks; should the encoder say otherwise, the new config
+ *   follows as a track update.
  * Streams whose audio is not Opus attach as usual, with no wrapper.
  */
 import type { AudioTrack, MediaUnit, StreamMetadata, Track } from '../core/media-unit.js';
 import type { ReaderInfo, ReaderSink, StreamStart } from '../core/reader.js';
 import type { ReaderHandle, Stream } from '../core/stream.js';
 import { AAC_RATE } from './aac-clock.js';
+import { expectedAudioSpecificConfig } from './opus-to-aac.js';
 import type { AacFeedSubscriber } from './aac-feed.js';
 
 /** What a reader needs of its stream's AAC feed (an AacFeed). */
@@ -52,11 +55,12 @@ export function addReaderWithAacAudio(stream: Stream, info: ReaderInfo, sink: Re
 const placeholders = new WeakMap<AudioTrack, AudioTrack>();
 const rewrittenMetadata = new WeakMap<StreamMetadata, StreamMetadata>();
 
-/** The AAC track announced for an Opus track before the encoder has said its configuration. */
+/** The AAC track announced for an Opus track when its stream has no running transcoder (with the config it will have). */
 function placeholderFor(opus: AudioTrack): AudioTrack {
   let t = placeholders.get(opus);
   if (!t) {
-    t = { kind: 'audio', id: opus.id, codec: 'aac', config: null, sampleRate: AAC_RATE, channels: opus.channels === 1 ? 1 : 2, codecString: 'mp4a.40.2' };
+    const channels = opus.channels === 1 ? 1 : 2;
+    t = { kind: 'audio', id: opus.id, codec: 'aac', config: expectedAudioSpecificConfig(channels), sampleRate: AAC_RATE, channels, codecString: 'mp4a.40.2' };
     placeholders.set(opus, t);
   }
   return t;

@@ -11,7 +11,7 @@ import type { ReaderHandle, Stream } from '../core/stream.js';
 import type { Logger } from '../core/log.js';
 import { codecString, parseAudioSpecificConfig } from '../codec/aac.js';
 import { AAC_RATE } from './aac-clock.js';
-import { OpusToAac, type AacUnit } from './opus-to-aac.js';
+import { expectedAudioSpecificConfig, OpusToAac, type AacUnit } from './opus-to-aac.js';
 import { PerStream } from './per-stream.js';
 
 export interface AacFeedOptions {
@@ -166,9 +166,13 @@ export class AacFeed {
     this.transcoder = transcoder;
     // Closed after the new one opened, so that the shared worker is not stopped and started again.
     previous?.close();
+    // Readers announce the AAC track at once, with the configuration the encoder will give.
+    this.onConfig(expectedAudioSpecificConfig(channels), channels);
   }
 
   private onConfig(asc: Buffer, channels: number): void {
+    const current = this.aacTrack;
+    if (current && current.channels === channels && current.config?.equals(asc)) return;
     const info = parseAudioSpecificConfig(asc);
     this.aacTrack = { kind: 'audio', id: this.opusTrackId, codec: 'aac', config: asc, sampleRate: AAC_RATE, channels, codecString: codecString(info) };
     for (const s of this.subscribers) s.track(this.aacTrack);

@@ -32,6 +32,16 @@ export interface OpusToAacOptions {
   stallMs?: number;
 }
 
+/**
+ * The AudioSpecificConfig the encoder gives for `channels` (FFmpeg's native AAC encoder, AAC-LC at
+ * 48 kHz, with the sync extension that says "no SBR"), known before it starts: readers announce the
+ * AAC track with it at once, so a player's probe finds the audio before the first video frame. Should
+ * the encoder say otherwise, its word replaces this one (a track update).
+ */
+export function expectedAudioSpecificConfig(channels: 1 | 2): Buffer {
+  return Buffer.from(channels === 1 ? '118856e500' : '119056e500', 'hex');
+}
+
 /** Most input that may wait for the worker, however young (it may still be starting): 15 s of 20 ms packets. */
 const MAX_IN_FLIGHT = 750;
 

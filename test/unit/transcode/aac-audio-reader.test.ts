@@ -13,6 +13,7 @@ import { StreamRegistry } from '../../../gateway/src/core/stream-registry.js';
 import type { Stream } from '../../../gateway/src/core/stream.js';
 import { addReaderWithAacAudio, type AacSource } from '../../../gateway/src/transcode/aac-audio-reader.js';
 import type { AacFeedSubscriber } from '../../../gateway/src/transcode/aac-feed.js';
+import { expectedAudioSpecificConfig } from '../../../gateway/src/transcode/opus-to-aac.js';
 
 const video: VideoTrack = { kind: 'video', id: 0, codec: 'h264', config: Buffer.from('01'), width: 2, height: 2 };
 const opus: AudioTrack = { kind: 'audio', id: 1, codec: 'opus', config: Buffer.alloc(19), sampleRate: 48000, channels: 2 };
@@ -112,17 +113,17 @@ describe('addReaderWithAacAudio', () => {
     assert.equal(sink.units.length, 2);
   });
 
-  test('Opus audio: the sink sees an AAC track (announced before its config), never an Opus unit, and the feed’s AAC', () => {
+  test('Opus audio: the sink sees an AAC track (with the config the encoder will give), never an Opus unit, and the feed’s AAC', () => {
     const { stream, feed, attach } = setup([video, opus]);
     const { sink } = attach();
     assert.equal(feed.subscribed, 1);
     const announced = sink.started!.tracks.find((t) => t.kind === 'audio') as AudioTrack;
     assert.equal(announced.codec, 'aac', 'FLV header and players know there is audio');
-    assert.equal(announced.config, null, 'no sequence header yet');
+    assert.deepEqual(announced.config, expectedAudioSpecificConfig(opus.channels === 1 ? 1 : 2), 'the sequence header can go out before the first video frame');
     assert.equal(announced.id, opus.id);
     stream.pushMany([v(0, true), o(0), o(20), v(40), o(40)]);
     feed.configure(aacOut);
-    assert.deepEqual(sink.updates, [aacOut], 'the config follows as a track update');
+    assert.deepEqual(sink.updates, [aacOut], 'a config the encoder gives otherwise follows as a track update');
     feed.emit([aac(0), aac(21.333)]);
     stream.push(v(80));
     assert.deepEqual(sink.trace, ['v0*', 'v40', 'a0', 'a21.333', 'v80']);

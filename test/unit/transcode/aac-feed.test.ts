@@ -13,7 +13,7 @@ import type { Stream } from '../../../gateway/src/core/stream.js';
 import { buildOpusHead } from '../../../gateway/src/codec/opus.js';
 import { addReaderWithAacAudio } from '../../../gateway/src/transcode/aac-audio-reader.js';
 import { AacFeed } from '../../../gateway/src/transcode/aac-feed.js';
-import { OpusToAac } from '../../../gateway/src/transcode/opus-to-aac.js';
+import { expectedAudioSpecificConfig, OpusToAac } from '../../../gateway/src/transcode/opus-to-aac.js';
 import { encodeOpus, pcm16, tone } from '../../helpers/audio.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -84,7 +84,10 @@ describe('AacFeed', { concurrency: false }, () => {
     const twoSeconds = all.filter((u) => u.dts < T0 + 2000 * 90);
     stream.pushMany(twoSeconds);
     await waitFor(() => a.sink.aac.length >= 85, 20_000, 'AAC for the first 2 s');
-    const configured = a.sink.updates.find((t): t is AudioTrack => t.kind === 'audio' && t.config !== null);
+    // Announced at once with the config the encoder will give, which the encoder then confirms.
+    const configured = a.sink.started!.tracks.find((t): t is AudioTrack => t.kind === 'audio');
+    assert.deepEqual(configured?.config, expectedAudioSpecificConfig(1));
+    assert.deepEqual(a.sink.updates.filter((t) => t.kind === 'audio'), [], 'no new config from the encoder: the expected one was right');
     assert.equal(configured?.codec, 'aac');
     assert.equal(configured?.sampleRate, 48000);
     assert.equal(configured?.channels, 1);

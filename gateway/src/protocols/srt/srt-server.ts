@@ -10,6 +10,7 @@ import { lookup } from 'node:dns';
 import { isIPv4 } from 'node:net';
 import { describeError, StreamBusyError } from '../../core/errors.js';
 import { sessionId, type Logger } from '../../core/log.js';
+import { RefusalLog } from '../../core/refusal-log.js';
 import type { PublisherInfo, ReaderHandle, Stream } from '../../core/stream.js';
 import type { StreamRegistry } from '../../core/stream-registry.js';
 import { SrtConnection, type SrtConnectionStats } from './connection.js';
@@ -112,10 +113,11 @@ export class SrtServer {
   clockStartUs = 0;
   /** The access policy (from the options; the authentication layer may set it later). */
   access: SrtAccessPolicy | null;
-  private readonly refusals = new Map<string, { at: number; suppressed: number }>();
+  private readonly refusals: RefusalLog;
 
   constructor(private readonly o: SrtServerOptions) {
     this.access = o.access ?? null;
+    this.refusals = new RefusalLog(o.log);
   }
 
   listen(port: number, host: string): Promise<number> {
@@ -392,16 +394,7 @@ export class SrtServer {
 
   /** A refused caller usually retries at once, again and again (srt-live-transmit does): log once per 5 s. */
   private logRefusal(address: string, code: number, fields: { [k: string]: string | number | undefined }): void {
-    const key = `${address}|${code}`;
-    const now = Date.now();
-    const last = this.refusals.get(key);
-    if (last && now - last.at < 5000) {
-      last.suppressed++;
-      return;
-    }
-    if (this.refusals.size > 1000) this.refusals.clear();
-    this.refusals.set(key, { at: now, suppressed: 0 });
-    this.o.log.info('srt connection refused', { ...fields, repeatsSuppressed: last?.suppressed || undefined });
+    this.refusals.refused(`${address}|${code}`, 'srt connection refused', fields);
   }
 
   private rememberRejection(peerKey: string, packet: Buffer): void {

@@ -17,8 +17,14 @@ export type SessionAdmission =
   | { ok: true; slot: SessionSlot }
   | { ok: false; reason: string; retryAfterSeconds: number };
 
-/** One admitted session's place: `connected()` once ICE completes, `release()` when it ends (idempotent). */
+/**
+ * One admitted session's place: `hold()` when a session takes it (it then releases it as it closes),
+ * `connected()` once ICE completes, `release()` when it ends (idempotent). A place nobody held is
+ * given back by whoever admitted it.
+ */
 export interface SessionSlot {
+  readonly held: boolean;
+  hold(): SessionSlot;
   connected(): void;
   release(): void;
 }
@@ -50,6 +56,7 @@ export class WebrtcSessionLimits {
     this.negotiating.set(ip, pending + 1);
     let negotiating = true;
     let released = false;
+    let held = false;
     const settle = (): void => {
       if (!negotiating) return;
       negotiating = false;
@@ -57,18 +64,23 @@ export class WebrtcSessionLimits {
       if (n > 0) this.negotiating.set(ip, n);
       else this.negotiating.delete(ip);
     };
-    return {
-      ok: true,
-      slot: {
-        connected: settle,
-        release: () => {
-          if (released) return;
-          released = true;
-          settle();
-          this.sessions--;
-        },
+    const slot: SessionSlot = {
+      get held() {
+        return held;
+      },
+      hold: () => {
+        held = true;
+        return slot;
+      },
+      connected: settle,
+      release: () => {
+        if (released) return;
+        released = true;
+        settle();
+        this.sessions--;
       },
     };
+    return { ok: true, slot };
   }
 }
 

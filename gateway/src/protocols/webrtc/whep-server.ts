@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describeError, LimitError, ParseError } from '../../core/errors.js';
 import { bearerToken, contentType, problem, readBody } from './http-util.js';
 import { sessionId, type Logger } from '../../core/log.js';
+import { RefusalLog } from '../../core/refusal-log.js';
 import type { Stream } from '../../core/stream.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
 import { hasH264Mode1, hasOpus, MAX_SDP_BYTES, parseOfferMedia } from '../../format/sdp-offer.js';
@@ -17,7 +18,7 @@ import { sendJson, type HttpServer } from '../../http/http-server.js';
 import { iceServersFor, linkHeader } from '../../nat/ice-servers.js';
 import { OpusFeed } from '../../transcode/opus-feed.js';
 import { WhepSession } from './whep-session.js';
-import { clientIp, type WebrtcSessionLimits } from './session-limits.js';
+import { clientIp, type SessionSlot, type WebrtcSessionLimits } from './session-limits.js';
 import type { WebrtcOptions } from './peer-connection.js';
 
 export interface WhepServerOptions {
@@ -35,8 +36,11 @@ const WHEP_SESSION = /^\/(?<path>.+)\/whep\/(?<session>[0-9a-f-]{36})$/;
 export class WhepServer {
   readonly sessions = new Map<string, WhepSession>();
   private readonly reaper: NodeJS.Timeout;
+  /** 503s to one client are logged once per 5 s (a flood of offers must not flood the log). */
+  private readonly refusals: RefusalLog;
 
   constructor(private readonly options: WhepServerOptions) {
+    this.refusals = new RefusalLog(options.log);
     this.reaper = setInterval(() => this.reap(), 1000);
     this.reaper.unref();
     // Viewers whose publisher went away move to the next publisher of the same path.
@@ -71,9 +75,28 @@ export class WhepServer {
     return iceServersFor(this.options.webrtc.iceServers, user).map(linkHeader);
   }
 
+  /**
+   * The session limits come first, before the offer is even read: a client flooding offers costs a
+   * 503 each, not an SDP parse (and a peer connection) each. The place taken is given back unless a
+   * session is made, which then holds it until it closes.
+   */
   private async onPost(req: IncomingMessage, res: ServerResponse, rawPath: string): Promise<void> {
-    const id = sessionId('whep');
+    const ip = clientIp(req.socket.remoteAddress);
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const admission = this.options.limits.admit(ip);
+    if (!admission.ok) {
+      this.refusals.refused(`${ip}|503`, 'play refused', { protocol: 'whep', path: rawPath, remote, status: 503, reason: admission.reason }, 'warn');
+      return problem(res, 503, admission.reason, { 'Retry-After': String(admission.retryAfterSeconds) });
+    }
+    try {
+      await this.answerOffer(req, res, rawPath, remote, admission.slot);
+    } finally {
+      if (!admission.slot.held) admission.slot.release();
+    }
+  }
+
+  private async answerOffer(req: IncomingMessage, res: ServerResponse, rawPath: string, remote: string, slot: SessionSlot): Promise<void> {
+    const id = sessionId('whep');
     const path = normalizePath(rawPath);
     const log = this.options.log.child({ id, protocol: 'whep', path: path ?? rawPath, remote });
     const type = contentType(req);
@@ -127,11 +150,6 @@ export class WhepServer {
         'the stream has H264 B-frames, which WebRTC players cannot decode: publish without B-frames (x264 bframes=0, OBS "bf=0"), or play it over HTTP-FLV',
       );
     }
-    const admission = this.options.limits.admit(clientIp(req.socket.remoteAddress));
-    if (!admission.ok) {
-      log.warn('play refused', { reason: admission.reason });
-      return problem(res, 503, admission.reason, { 'Retry-After': String(admission.retryAfterSeconds) });
-    }
     const uuid = randomUUID();
     const bearer = bearerToken(req);
     const session = new WhepSession(uuid, stream, {
@@ -142,7 +160,7 @@ export class WhepServer {
       opusFeedFor: (s) => this.opusFeedFor(s),
       bearer,
       videoCodec,
-      slot: admission.slot,
+      slot: slot.hold(),
     });
     let answer: string;
     try {

@@ -91,8 +91,12 @@ export class WhepSession {
     this.pc.iceConnectionStateChange.subscribe((state) => {
       this.state = state;
       this.touch();
-      if (state === 'connected' || state === 'completed') this.iceDone();
       if (state === 'failed' || state === 'closed') this.close(`ICE ${state}`);
+    });
+    // Connected means ICE and DTLS are both done (werift's ICE-lite state says "completed" for a
+    // moment before any check arrives, so it cannot tell).
+    this.pc.connectionStateChange.subscribe((state) => {
+      if (state === 'connected') this.iceDone();
     });
     // A viewer that never completes ICE holds a socket for nothing.
     this.iceTimer = setTimeout(() => this.close(`ICE did not complete within ${ctx.webrtc.iceTimeoutMs} ms`), ctx.webrtc.iceTimeoutMs);

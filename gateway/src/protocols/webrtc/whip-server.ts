@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describeError, LimitError, ParseError, StreamBusyError } from '../../core/errors.js';
 import { sessionId, type Logger } from '../../core/log.js';
+import { RefusalLog } from '../../core/refusal-log.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
 import { MAX_SDP_BYTES, parseOfferMedia, type OfferedMedia } from '../../format/sdp-offer.js';
 import { sendJson, type HttpServer } from '../../http/http-server.js';
@@ -20,7 +21,7 @@ import { iceServersFor, linkHeader } from '../../nat/ice-servers.js';
 import { bearerToken, contentType, problem, readBody } from './http-util.js';
 import type { WebrtcOptions } from './peer-connection.js';
 import { receiveCodecs, WhipSession } from './whip-session.js';
-import { clientIp, type WebrtcSessionLimits } from './session-limits.js';
+import { clientIp, type SessionSlot, type WebrtcSessionLimits } from './session-limits.js';
 
 export interface WhipServerOptions {
   registry: StreamRegistry;
@@ -55,8 +56,12 @@ export function refuseOffer(media: readonly OfferedMedia[]): string | null {
 
 export class WhipServer {
   readonly sessions = new Map<string, WhipSession>();
+  /** 503s to one client are logged once per 5 s (a flood of offers must not flood the log). */
+  private readonly refusals: RefusalLog;
 
-  constructor(private readonly options: WhipServerOptions) {}
+  constructor(private readonly options: WhipServerOptions) {
+    this.refusals = new RefusalLog(options.log);
+  }
 
   register(http: HttpServer): void {
     http.route('POST', WHIP, (req, res, params, url) => this.onPost(req, res, params.path ?? '', url));
@@ -83,9 +88,27 @@ export class WhipServer {
     res.writeHead(204, headers).end();
   }
 
+  /**
+   * The session limits come first, before the offer is even read (see WhepServer.onPost); the place
+   * is given back unless a session takes it.
+   */
   private async onPost(req: IncomingMessage, res: ServerResponse, rawPath: string, url: URL): Promise<void> {
-    const id = sessionId('whip');
+    const ip = clientIp(req.socket.remoteAddress);
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const admission = this.options.limits.admit(ip);
+    if (!admission.ok) {
+      this.refusals.refused(`${ip}|503`, 'publish refused', { protocol: 'whip', path: rawPath, remote, status: 503, reason: admission.reason }, 'warn');
+      return problem(res, 503, admission.reason, { 'Retry-After': String(admission.retryAfterSeconds) });
+    }
+    try {
+      await this.answerOffer(req, res, rawPath, url, remote, admission.slot);
+    } finally {
+      if (!admission.slot.held) admission.slot.release();
+    }
+  }
+
+  private async answerOffer(req: IncomingMessage, res: ServerResponse, rawPath: string, url: URL, remote: string, slot: SessionSlot): Promise<void> {
+    const id = sessionId('whip');
     const path = normalizePath(rawPath);
     const log = this.options.log.child({ id, protocol: 'whip', path: path ?? rawPath, remote });
     const refuse = (status: number, reason: string, headers?: { [k: string]: string }): void => {
@@ -118,8 +141,6 @@ export class WhipServer {
     // A path whose publisher is only silent may be free by the time ICE is done: publish() decides then.
     const verdict = registry.check(path);
     if (!verdict.ok && verdict.retryInMs === undefined) return refuse(409, verdict.reason);
-    const admission = this.options.limits.admit(clientIp(req.socket.remoteAddress));
-    if (!admission.ok) return refuse(503, admission.reason, { 'Retry-After': String(admission.retryAfterSeconds) });
     const uuid = randomUUID();
     const session = new WhipSession(uuid, media, {
       id,
@@ -130,7 +151,7 @@ export class WhipServer {
       registry,
       bearer: bearerToken(req),
       query: url.search.length > 1 ? url.search.slice(1) : undefined,
-      slot: admission.slot,
+      slot: slot.hold(),
     });
     let answer: string;
     try {

@@ -148,15 +148,14 @@ export class WhipSession implements PublisherInfo {
     this.pc.connectionStateChange.subscribe((state) => {
       if (state === 'failed' || state === 'closed') this.close(`connection ${state}`);
       else if (state === 'connected') {
+        // ICE and DTLS done (werift's ICE-lite state says "completed" before any check arrives).
+        this.iceConnected = true;
+        ctx.slot.connected();
         this.ctx.log.info('publisher connected', { session: uuid });
         this.requestKeyframe('connected');
       }
     });
     this.pc.iceConnectionStateChange.subscribe((state) => {
-      if (state === 'connected' || state === 'completed') {
-        this.iceConnected = true;
-        ctx.slot.connected();
-      }
       if (state === 'failed' || state === 'closed') this.close(`ICE ${state}`);
     });
     this.watchdog = setInterval(() => this.guarded(() => this.checkAlive()), 500);
