@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import OpusScript from 'opusscript';
 import { depacketizeH264 } from '../../gateway/src/format/rtp/h264.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { publish } from '../helpers/ffmpeg.js';
+import { publish, run } from '../helpers/ffmpeg.js';
 import { publishKnown } from '../helpers/h264-source.js';
 import { IN_LOOPBACK_NETNS, runInLoopbackNamespace } from '../helpers/netns.js';
 import { requireTools } from '../helpers/tools.js';
@@ -210,14 +210,21 @@ if (!IN_LOOPBACK_NETNS) {
       }
     });
 
-    test('lip sync: the sender reports put audio and video of the same instant within 20 ms', async (t) => {
+    test('lip sync: a tone burst and the keyframe of the same instant map to the same wall-clock time by the sender reports (within 5 ms)', async (t) => {
       if (!requireTools(t, 'ffmpeg')) return;
-      // A real encoder: ffmpeg interleaves AAC and H264 as it makes them.
-      const pub = publish(gw.rtmpUrl('live/sync'), { size: '320x240', gop: 30 });
+      // A real encoder whose content marks the instants: a keyframe forced at every whole second, and
+      // a 30 ms 1 kHz burst at every whole second in otherwise silent AAC (transcoded to Opus here).
+      const pub = run('ffmpeg', [
+        '-hide_banner', '-loglevel', 'error', '-re',
+        '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25',
+        '-f', 'lavfi', '-i', 'aevalsrc=0.5*sin(2*PI*1000*t)*lt(mod(t\\,1)\\,0.03):s=48000',
+        '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-bf', '0', '-g', '1000', '-force_key_frames', 'expr:gte(t,n_forced)',
+        '-c:a', 'aac', '-b:a', '128k', '-f', 'flv', gw.rtmpUrl('live/sync'),
+      ]);
       try {
         await waitFor(() => gw.gateway.registry.get('live/sync')?.tracks.length === 2, 8000, 'stream live');
         const viewer = await whepView(`http://127.0.0.1:${gw.httpPort}/live/sync/whep`);
-        // RTCP SR: NTP wall clock ↔ RTP time, per track; the receiver lines audio up with video by them.
+        // RTCP SR: NTP wall clock ↔ RTP time, per track; a player lines audio up with video by them.
         const last: { [kind: string]: { ntp: number; rtp: number } } = {};
         for (const tr of viewer.pc.getTransceivers()) {
           const kind = tr.kind;
@@ -229,25 +236,48 @@ if (!IN_LOOPBACK_NETNS) {
             last[kind] = { ntp, rtp: sr.senderInfo.rtpTimestamp };
           });
         }
-        await sleep(4000); // the transcoder's delay estimate settles
-        const offsets: number[] = [];
-        for (let i = 0; i < 8; i++) {
-          await sleep(700);
-          const v = last.video!;
-          const a = last.audio!;
-          // Wall-clock time of media time 0 by each track's mapping: equal when in sync.
-          offsets.push((a.ntp - a.rtp / 48000 - (v.ntp - v.rtp / 90000)) * 1000);
-        }
+        await sleep(7000);
         await viewer.stop();
-        t.diagnostic(`audio minus video (ms): ${offsets.map((o) => o.toFixed(1)).join(' ')}`);
-        // Each report pairs the clock with the last packet sent, so single samples jitter by a few ms
-        // of event-loop and encoder timing; the sync error is their mean.
-        const mean = offsets.reduce((a, b) => a + b, 0) / offsets.length;
-        assert.ok(Math.abs(mean) < 20, `lip-sync error ${mean.toFixed(1)} ms`);
-        // One report's NTP/RTP pair is taken at werift's last send, so event-loop delay on a loaded
-        // machine (the suite runs two files at once) lands in single samples: the mean is the
-        // lip-sync figure, single samples only must not be wild.
-        for (const o of offsets) assert.ok(Math.abs(o) < 60, `single sender-report sample ${o.toFixed(1)} ms`);
+        assert.ok(last.video && last.audio, 'sender reports on both tracks');
+        const wall = (kind: 'video' | 'audio', rtp: number): number => {
+          const sr = last[kind]!;
+          const rate = kind === 'video' ? 90000 : 48000;
+          const diff = ((rtp - sr.rtp + 2 ** 31) % 2 ** 32 + 2 ** 32) % 2 ** 32 - 2 ** 31;
+          return sr.ntp + diff / rate;
+        };
+        // Keyframes: RTP times of IDR slices (single NAL, STAP-A, or the first FU-A fragment).
+        const keys = new Set<number>();
+        for (const p of viewer.video) {
+          const b = p.payload;
+          const type = b[0]! & 0x1f;
+          let idr = type === 5 || (type === 28 && (b[1]! & 0x80) !== 0 && (b[1]! & 0x1f) === 5);
+          for (let o = 1; type === 24 && o + 2 < b.length; o += 2 + b.readUInt16BE(o)) if ((b[o + 2]! & 0x1f) === 5) idr = true;
+          if (idr) keys.add(p.header.timestamp);
+        }
+        // Burst onsets: decode the Opus as a player would, and find each sound after silence.
+        const dec = new OpusScript(48000, 1);
+        const onsets: number[] = [];
+        // A sound is a burst's onset when nothing was loud in the 0.5 s before it (heard from the start).
+        let position = 0;
+        let lastLoud = 0;
+        for (const p of viewer.audio) {
+          const pcm = dec.decode(p.payload);
+          for (let i = 0; i < pcm.length / 2; i++, position++) {
+            if (Math.abs(pcm.readInt16LE(i * 2)) / 32768 < 0.1) continue;
+            if (position - lastLoud >= 24000) onsets.push((p.header.timestamp + i) >>> 0);
+            lastLoud = position;
+          }
+        }
+        dec.delete();
+        const offsets: number[] = [];
+        for (const o of onsets) {
+          const a = wall('audio', o);
+          const nearest = [...keys].map((k) => wall('video', k)).sort((x, y) => Math.abs(x - a) - Math.abs(y - a))[0];
+          if (nearest !== undefined && Math.abs(a - nearest) < 0.5) offsets.push((a - nearest) * 1000);
+        }
+        t.diagnostic(`audio burst minus keyframe by the sender reports (ms): ${offsets.map((o) => o.toFixed(1)).join(' ')}`);
+        assert.ok(offsets.length >= 4, `${offsets.length} bursts matched to keyframes (${onsets.length} bursts, ${keys.size} keyframes)`);
+        for (const o of offsets) assert.ok(Math.abs(o) < 5, `audio and video of the same instant ${o.toFixed(1)} ms apart`);
       } finally {
         await pub.stop();
       }

@@ -19,6 +19,11 @@ export interface AacDecoder {
 export interface AacDecoderSink {
   /** Decoded samples, one Float32Array per channel, in input order. */
   pcm(channels: Float32Array[]): void;
+  /**
+   * The frame just fed gave no samples and never will (FAAD2 drops a stream's first frame: the
+   * encoder's priming), so the samples that follow belong to the next frame.
+   */
+  skipped?(): void;
   error(err: Error): void;
 }
 
@@ -59,8 +64,11 @@ class WasmAacDecoder implements AacDecoder {
 
   decode(frame: Buffer): void {
     const { channelData } = this.faad.decode(new Uint8Array(frame.buffer, frame.byteOffset, frame.length));
-    // FAAD2 withholds its first frame: the first call gives nothing, then one frame behind.
+    // FAAD2 drops a stream's first frame (the encoder's 1024 samples of priming) and gives each later
+    // frame's own samples on its own call: measured on ffmpeg's AAC, a burst at source time t comes
+    // out at t, where ffmpeg's own decoder (which keeps the priming frame) gives it one frame later.
     if ((channelData[0]?.length ?? 0) > 0) this.sink.pcm(channelData);
+    else this.sink.skipped?.();
   }
 
   close(): void {
@@ -75,6 +83,7 @@ class FfmpegAacDecoder implements AacDecoder {
   private readonly child: ChildProcessWithoutNullStreams;
   private carry: Buffer = Buffer.alloc(0);
   private closed = false;
+  private first = true;
 
   constructor(
     private readonly config: DecoderConfig,
@@ -99,6 +108,12 @@ class FfmpegAacDecoder implements AacDecoder {
     // ADTS carries only the core profile (LC) and a table rate; that is what RTMP sources send.
     const header = buildAdtsHeader({ objectType: Math.min(info.objectType, 4), samplingFrequencyIndex: index < 0 ? 4 : index, channelConfiguration: info.channelConfiguration }, frame.length);
     this.child.stdin.write(Buffer.concat([header, frame]));
+    // ffmpeg's decoder skips the encoder's priming (one frame) of an ADTS stream, as FAAD2 does:
+    // measured, it gives one frame fewer than it is fed, and a burst at source time t at t.
+    if (this.first) {
+      this.first = false;
+      this.sink.skipped?.();
+    }
   }
 
   private onOutput(d: Buffer): void {

@@ -3,7 +3,9 @@
  * with the band-limited Resampler, encode 20 ms Opus frames (libopus in WASM: opusscript's build, see
  * opus-native.ts for why not its wrapper) with
  * in-band FEC. One instance per stream, shared by every viewer. Opus timestamps follow the AAC
- * timestamps (each decoded sample is matched to the frame it came from), minus the resampler's delay.
+ * timestamps (each decoded sample is matched to the frame it came from; a frame the decoder drops
+ * gives none), minus the resampler's delay and the Opus encoder's lookahead: a player that decodes
+ * the RTP hears each sound at the time the AAC said (RTP has no pre-skip to say it otherwise).
  */
 import { TIMESCALE } from '../core/media-unit.js';
 import { createAacDecoder, decoderConfig, type AacDecoder, type AacDecoderKind } from './aac-decoders.js';
@@ -55,6 +57,8 @@ export class AacToOpus {
   private pending = new Float32Array(0);
   /** 90 kHz time of the first sample in `pending`, or null before the first output. */
   private pendingPts: number | null = null;
+  /** The Opus encoder's lookahead, 90 kHz ticks: its output is that much late against its input. */
+  private readonly lookaheadTicks: number;
   private closed = false;
 
   private constructor(private readonly options: AacToOpusOptions) {
@@ -66,6 +70,7 @@ export class AacToOpus {
     this.encoder = new OpusEncoder(this.channels === 1 ? 1 : 2, options.bitrate ?? 128_000);
     this.encoder.ctl(OPUS_SET_INBAND_FEC, 1);
     this.encoder.ctl(OPUS_SET_PACKET_LOSS_PERC, options.expectedLossPercent ?? 5);
+    this.lookaheadTicks = (this.encoder.lookahead() * TIMESCALE) / OPUS_RATE;
   }
 
   static async create(options: AacToOpusOptions): Promise<AacToOpus> {
@@ -73,6 +78,7 @@ export class AacToOpus {
     const config = decoderConfig(options.asc);
     t.decoder = await createAacDecoder(options.decoder ?? 'wasm', config, {
       pcm: (channels) => t.onPcm(channels),
+      skipped: () => void t.inFlight.shift(),
       error: (err) => options.onError?.(err),
     });
     return t;
@@ -107,7 +113,7 @@ export class AacToOpus {
       for (let i = 0; i < frames; i++) interleaved[i * this.channels + c] = src[i]!;
     }
     const resampled = this.resampler.process(interleaved);
-    const start = outputPts - this.delayTicks();
+    const start = outputPts - this.delayTicks() - this.lookaheadTicks;
     const expected = this.pendingPts === null ? null : this.pendingPts + ((this.pending.length / this.channels) * TIMESCALE) / OPUS_RATE;
     if (expected === null || Math.abs(expected - start) > RESYNC_TICKS) {
       // First output, or a jump in the source clock: restart from the AAC time.

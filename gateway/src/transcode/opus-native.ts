@@ -33,6 +33,7 @@ const MAX_SAMPLES = 5760;
 const MAX_PACKET_BYTES = 48 * 1277 + 2;
 const OPUS_APPLICATION_AUDIO = 2049;
 const OPUS_SET_BITRATE = 4002;
+const OPUS_GET_LOOKAHEAD = 4027;
 /** Largest packet libopus makes for one frame (RFC 6716 §3.4 R2: 1275 bytes per frame, 3 frames). */
 const MAX_ENCODED_BYTES = 3 * 1275 + 3;
 /** 20 ms of stereo: what opusscript's C side is known to hold (see `encode`). */
@@ -106,6 +107,25 @@ export class OpusEncoder {
   ctl(request: number, value: number): number {
     if (this.closed) throw new Error('OpusEncoder is closed');
     return this.handler._encoder_ctl(request, value);
+  }
+
+  /**
+   * The encoder's lookahead in samples at 48 kHz (OPUS_GET_LOOKAHEAD; 312 for this application): the
+   * decoded output is that much later than the input, and RFC 7845's pre-skip is this number. RTP
+   * has no pre-skip, so a sender shifts its timestamps by it instead.
+   */
+  lookahead(): number {
+    if (this.closed) throw new Error('OpusEncoder is closed');
+    const ptr = this.native._malloc(4);
+    try {
+      // The build passes its second argument through as an int: a GET request takes the address.
+      const rc = this.handler._encoder_ctl(OPUS_GET_LOOKAHEAD, ptr);
+      if (rc !== 0) throw new Error(`OPUS_GET_LOOKAHEAD failed (${rc})`);
+      const h = this.native.HEAPU8;
+      return h[ptr]! | (h[ptr + 1]! << 8) | (h[ptr + 2]! << 16) | (h[ptr + 3]! << 24);
+    } finally {
+      this.native._free(ptr);
+    }
   }
 
   /**

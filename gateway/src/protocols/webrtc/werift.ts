@@ -28,6 +28,16 @@ export function ntpTime(nowMs: number = performance.timeOrigin + performance.now
 
 utils.ntpTime = () => ntpTime();
 
+/**
+ * Sets the NTP half of the sender report `sender` sends next, for the RTP packet it has just been
+ * given (werift pairs the RTP time of the last packet sent with the NTP time of its sending, both
+ * set synchronously in `writeRtp`; its report goes out later from those two fields). See
+ * MediaClockReports for why livegate states its own.
+ */
+export function stampSenderReport(sender: Werift.RTCRtpSender, ntp: bigint): void {
+  (sender as unknown as { ntpTimestamp: bigint }).ntpTimestamp = ntp;
+}
+
 export const MediaStreamTrack = werift.MediaStreamTrack;
 export type MediaStreamTrack = Werift.MediaStreamTrack;
 export const RTCPeerConnection = werift.RTCPeerConnection;
@@ -39,4 +49,4 @@ export type RtpHeader = Werift.RtpHeader;
 export const RtpPacket = werift.RtpPacket;
 export type RtpPacket = Werift.RtpPacket;
 export const { useH264, useOPUS, useVP8, useSdesMid, useTransportWideCC, useTWCC } = werift;
-export type { RtcpPacket, RTCRtpTransceiver } from 'werift';
+export type { RtcpPacket, RTCRtpSender, RTCRtpTransceiver } from 'werift';

@@ -17,6 +17,11 @@ const CATCH_UP = 4;
 export interface WhepReaderEvents {
   onEnd(reason: string): void;
   onDrop(reason: string): void;
+  /**
+   * A frame's packets were just handed to the track: `t90k` its time on the viewer's timeline,
+   * `receivedAt` when its media reached livegate (for the sender reports, see MediaClockReports).
+   */
+  sent?(kind: 'video' | 'audio', t90k: number, receivedAt: number): void;
 }
 
 export class WhepReader implements ReaderSink {
@@ -74,7 +79,7 @@ export class WhepReader implements ReaderSink {
       this.delayed.push(unit);
       this.scheduleVideo();
     } else if (track.codec === 'opus') {
-      this.sendOpus(unit.data, unit.pts);
+      this.sendOpus(unit.data, unit.pts, unit.receivedAt);
     }
   }
 
@@ -127,6 +132,7 @@ export class WhepReader implements ReaderSink {
       this.send(this.video, new RtpHeader({ payloadType: 96, sequenceNumber: this.videoSeq, timestamp: ts, marker: p.marker }), p.payload);
       this.videoSeq = (this.videoSeq + 1) & 0xffff;
     }
+    this.events.sent?.('video', t, unit.receivedAt);
     const probe = latencyProbe();
     if (probe) {
       const added = performance.now() - unit.receivedAt;
@@ -138,7 +144,7 @@ export class WhepReader implements ReaderSink {
 
   /** An Opus frame from the stream's transcoder; `receivedAt`: when the AAC frame holding its start arrived. */
   opus(packet: OpusPacket, receivedAt: number): void {
-    this.sendOpus(packet.data, packet.pts);
+    this.sendOpus(packet.data, packet.pts, receivedAt);
     latencyProbe()?.record('webrtc-audio', performance.now() - receivedAt);
   }
 
@@ -159,7 +165,7 @@ export class WhepReader implements ReaderSink {
     this.rebase = true;
   }
 
-  private sendOpus(data: Buffer, pts90k: number): void {
+  private sendOpus(data: Buffer, pts90k: number, receivedAt: number): void {
     if (!this.audio || (this.hasVideo && !this.videoStarted)) return;
     // While video catches up on the cached GOP it is behind the live audio: audio starts with live
     // video, so that the two start in sync.
@@ -170,6 +176,7 @@ export class WhepReader implements ReaderSink {
     const ts = Math.round((t * 48_000) / TIMESCALE) >>> 0;
     this.send(this.audio, new RtpHeader({ payloadType: 111, sequenceNumber: this.audioSeq, timestamp: ts, marker: false }), data);
     this.audioSeq = (this.audioSeq + 1) & 0xffff;
+    this.events.sent?.('audio', t, receivedAt);
   }
 
   private send(track: MediaStreamTrack, header: RtpHeader, payload: Buffer): void {

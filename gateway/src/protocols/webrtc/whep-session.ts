@@ -2,7 +2,18 @@
  * One WHEP viewer: a werift peer connection (ICE-lite, no outbound STUN) with a sendonly H264 and a
  * sendonly Opus track, attached to a Stream through a WhepReader.
  */
-import { MediaStreamTrack, RTCRtpCodecParameters, useH264, useOPUS, useVP8, type RTCPeerConnection, type RtcpPacket } from './werift.js';
+import {
+  MediaStreamTrack,
+  RTCRtpCodecParameters,
+  stampSenderReport,
+  useH264,
+  useOPUS,
+  useVP8,
+  type RTCPeerConnection,
+  type RtcpPacket,
+  type RTCRtpSender,
+} from './werift.js';
+import { MediaClockReports } from './media-clock-reports.js';
 import type { WebrtcVideoCodec } from './rtp-units.js';
 import { createPeerConnection, type WebrtcOptions } from './peer-connection.js';
 import type { Logger } from '../../core/log.js';
@@ -62,6 +73,9 @@ export class WhepSession {
   private readonly videoTrack: MediaStreamTrack;
   private readonly audioTrack = new MediaStreamTrack({ kind: 'audio', codec: useOPUS() });
   private reader: WhepReader | null = null;
+  /** The two senders, once negotiated; their reports follow the media clock (MediaClockReports). */
+  private senders: { video: RTCRtpSender; audio: RTCRtpSender } | null = null;
+  private readonly reports = new MediaClockReports();
   private handle: ReaderHandle | null = null;
   private unsubscribeOpus: (() => void) | null = null;
   private offTrack: (() => void) | null = null;
@@ -114,6 +128,7 @@ export class WhepSession {
     // Tracks go in before the offer is applied, or werift may pick H264 packetization-mode 0.
     const video = this.pc.addTransceiver(this.videoTrack, { direction: 'sendonly' });
     const audio = this.pc.addTransceiver(this.audioTrack, { direction: 'sendonly' });
+    this.senders = { video: video.sender, audio: audio.sender };
     await this.pc.setRemoteDescription({ type: 'offer', sdp: offer });
     const answer = await this.pc.createAnswer();
     await this.pc.setLocalDescription(answer);
@@ -172,6 +187,10 @@ export class WhepSession {
     this.reader ??= new WhepReader(this.ctx.videoCodec, this.videoTrack, this.audioTrack, {
       onEnd: (reason) => this.streamEnded(reason),
       onDrop: (reason) => this.close(reason),
+      sent: (kind, t90k, receivedAt) => {
+        const sender = this.senders?.[kind];
+        if (sender) stampSenderReport(sender, this.reports.ntpOf(t90k, receivedAt));
+      },
     });
     const reader = this.reader;
     this.handle = stream.addReader({ id: this.ctx.id, protocol: 'webrtc', remoteAddress: this.ctx.remote, bearer: this.ctx.bearer }, reader);
