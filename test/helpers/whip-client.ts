@@ -27,6 +27,8 @@ export interface WhipPublisher {
   stop(): Promise<number>;
   /** Vanish without DELETE. */
   kill(): Promise<void>;
+  /** Stop sending media, the connection left open (an encoder that hung, its network still up). */
+  pause(): void;
 }
 
 /** An offer as werift makes it for a sendonly H264 + Opus publisher (for error tests: no media is sent). */
@@ -98,6 +100,9 @@ export async function whipPublish(
     kill: async () => {
       stopped = true;
       await pc.close();
+    },
+    pause: () => {
+      stopped = true;
     },
   };
   if (res.status !== 201) {

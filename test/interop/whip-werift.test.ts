@@ -179,6 +179,35 @@ if (!IN_LOOPBACK_NETNS) {
       await pub.done;
     });
 
+    test('a WHIP publisher that hangs (connection up, no media) is taken over by a new one after 1 s; its reader carries on', async () => {
+      const first = await whipPublish(`http://127.0.0.1:${gw.httpPort}/live/hang/whip`, { seconds: 30 });
+      publishers.push(first);
+      assert.equal(first.status, 201);
+      await waitFor(() => gw.gateway.registry.get('live/hang')?.tracks.length === 2, 5000, 'stream live');
+      const stream = gw.gateway.registry.get('live/hang')!;
+      const reader = readHttpFlv(gw.httpUrl('live/hang.flv'));
+      await waitFor(() => reader.tags.filter((t) => t.type === 9).length > 10, 5000, 'reader flowing');
+      first.pause();
+      const hungAt = performance.now();
+      // Half a second later (an encoder restarting): the hung publisher is not silent long enough to
+      // be taken over yet, but silent enough that the new one waits for it instead of being refused.
+      await sleep(400);
+      const second = await whipPublish(`http://127.0.0.1:${gw.httpPort}/live/hang/whip`, { seconds: 4 });
+      publishers.push(second);
+      assert.equal(second.status, 201, second.answer);
+      await waitFor(() => reader.tags.some((t) => t.type === 9 && t.at > hungAt + 1000 && t.body[0]! >> 4 === 1), 8000, 'the new publisher\'s keyframe at the reader');
+      assert.equal(gw.gateway.registry.get('live/hang'), stream, 'the same stream goes on');
+      const takeover = gw.logs.find((l) => l.msg === 'publisher taken over' && l.path === 'live/hang');
+      assert.ok(takeover && (takeover.silentMs as number) >= 1000, `taken over after ${takeover?.silentMs} ms`);
+      assert.ok(gw.logs.some((l) => l.msg === 'publish closed' && l.level === 'warn' && /taken over/.test(String(l.reason))), 'the hung session is closed, with its reason');
+      const video = reader.tags.filter((t) => t.type === 9 && t.body[1] === 1).map((t) => t.timestamp);
+      for (let i = 1; i < video.length; i++) assert.ok(video[i]! >= video[i - 1]!, `video time runs on (${video[i - 1]} then ${video[i]})`);
+      await second.done;
+      await waitFor(() => reader.tags.length > 0 && gw.gateway.registry.get('live/hang') === undefined, 8000, 'the stream ends with the second publisher').catch(() => {});
+      reader.close();
+      await second.stop().catch(() => 0);
+    });
+
     test('every refusal has its code, and a live stream on another path is undisturbed', async () => {
       const other = await publishKnown(gw.rtmpUrl('live/other'), 3);
       const reader = readHttpFlv(gw.httpUrl('live/other.flv'));

@@ -247,6 +247,8 @@ export class Stream extends TypedEmitter<StreamEvents> {
     this.gop.clear();
     this.lastActivity = performance.now();
     for (const q of this.readerQueues.values()) q.restart();
+    // Every reader waits for a keyframe: a source that makes them on demand is asked for one.
+    if (this.readerQueues.size > 0) publisher.requestKeyframe?.('took the path over');
   }
 
   /** The first unit after a hand-over lands one frame or the silence after the last one, whichever is more. */
