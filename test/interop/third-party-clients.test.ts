@@ -113,6 +113,8 @@ describe('third-party clients', { concurrency: false }, () => {
     metadataSoon();
     const [rtmp, flv] = await Promise.all([probe(gw.rtmpUrl('live/play')), probe(gw.httpUrl('live/play.flv'))]);
     assert.deepEqual(kinds(rtmp), ['audio:aac', 'video:h264'], 'ffprobe over RTMP: no data stream');
+    // ffprobe has gone: its RTMP play is logged as ended, with its path.
+    await waitFor(() => gw.logs.some((l) => l.msg === 'play ended' && l.protocol === 'rtmp' && l.path === 'live/play'), 3000, 'play ended, with its path');
     assert.deepEqual(kinds(flv), ['audio:aac', 'video:h264'], 'ffprobe over HTTP-FLV: no subtitle stream');
     const mkv = join(dir, 'out.mkv');
     metadataSoon();
