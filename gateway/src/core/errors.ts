@@ -58,7 +58,7 @@ export class TimeoutError extends LivegateError {
   }
 }
 
-/** A second publisher on a live path (and take-over is not allowed). */
+/** A second publisher on a live path whose publisher is still sending (and take-over is not allowed). */
 export class StreamBusyError extends LivegateError {
   constructor(
     path: string,

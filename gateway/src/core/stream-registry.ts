@@ -127,6 +127,7 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
     stream.end(reason);
     this.emit('unpublish', { stream, reason });
   }
+
   /** Ends every stream (shutdown). */
   closeAll(reason: string): void {
     for (const stream of [...this.streams.values()]) {

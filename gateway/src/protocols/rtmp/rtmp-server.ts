@@ -163,7 +163,7 @@ class RtmpConnection {
     this.publishing.set(streamId, { stream, ingest, publisher });
     this.clearSetupTimer();
     this.session.acceptPublish(streamId);
-    log.info('publish started', { query: query ? 'present' : undefined, takeover: stream.publisher === publisher && stream.handovers > 0 ? true : undefined });
+    log.info('publish started', { query: query ? 'present' : undefined });
   }
 
   /** Runs work from a timer: an error closes this connection, never the process. */

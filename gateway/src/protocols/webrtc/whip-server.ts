@@ -164,6 +164,7 @@ export class WhipServer {
       // The path's publisher was only silent: it may be taken over once silent long enough.
       const wait = registry.check(path);
       if (!wait.ok && wait.retryInMs !== undefined) await sleep(wait.retryInMs + 20);
+      if (session.isClosed) return refuse(422, 'the session closed before it could publish');
       session.publish();
     } catch (err) {
       session.close(describeError(err));

@@ -253,8 +253,13 @@ export class WhipSession implements PublisherInfo {
     transceiver.receiver.onRtcp.subscribe(onRtcp);
   }
 
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   /** Publishes the stream (throws StreamBusyError when the path is taken). */
   publish(): Stream {
+    if (this.closed) throw new Error('the session closed before it could publish');
     this.stream = this.ctx.registry.publish(this.ctx.path, this);
     return this.stream;
   }
