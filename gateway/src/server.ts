@@ -131,11 +131,14 @@ export class Gateway {
   /** Ends every stream and session and closes the ports. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.registry.closeAll('server shutting down');
+      // Each protocol ends its own sessions first (logged as a shutdown, not as a session the server
+      // cut off); the registry then ends whatever is left.
       this.flv.closeAll('server shutting down');
       this.whep?.closeAll('server shutting down');
       this.whip?.closeAll('server shutting down');
-      await Promise.all([this.rtmp?.close(), this.http?.close(), this.srt?.close()]);
+      const closed = Promise.all([this.rtmp?.close(), this.http?.close(), this.srt?.close()]);
+      this.registry.closeAll('server shutting down');
+      await closed;
     })();
     return this.closing;
   }
