@@ -14,7 +14,7 @@ Usage: livegate [options]
   -c, --config <file>     YAML configuration file (optional; built-in defaults otherwise)
       --host <addr>       address to bind (default 0.0.0.0)         env LIVEGATE_HOST
       --rtmp-port <n>     RTMP port (default 1935)                    env LIVEGATE_RTMP_PORT
-      --http-port <n>     HTTP port: FLV, WS-FLV, API (default 8080)  env LIVEGATE_HTTP_PORT
+      --http-port <n>     HTTP port: FLV, WHIP/WHEP, API, demo (8080)  env LIVEGATE_HTTP_PORT
       --srt-port <n>      SRT port (UDP, default 8890)               env LIVEGATE_SRT_PORT
       --rtsp-port <n>     RTSP port (reserved, default 8554)          env LIVEGATE_RTSP_PORT
       --log-level <l>     debug | info | warn | error                 env LIVEGATE_LOG_LEVEL
@@ -80,6 +80,8 @@ async function main(): Promise<number> {
       lines.push(`  play     ws://${host}:${http}/live/cam1.flv     (WS-FLV)`);
       if (gateway.whep) lines.push(`  play     http://${host}:${http}/live/cam1/whep  (WebRTC WHEP)`);
       lines.push(`  api      http://${host}:${http}/api/v1/streams`);
+      if (gateway.web?.available) lines.push(`  sdk      http://${host}:${http}/sdk/livegate.js   (import { LivegatePlayer, LivegatePublisher } from it)`);
+      if (gateway.web?.servesDemo) lines.push('', `  demo     http://${host}:${http}/   (streams, play, publish from the camera: use localhost or HTTPS for the camera)`);
     }
     process.stderr.write(lines.join('\n') + '\n\n');
   } catch (err) {

@@ -1,4 +1,6 @@
 /** Wires every part together from a Config: the registry, the HTTP server and the protocol servers. */
+import { registerEventsApi } from './api/events-api.js';
+import { registerInfoApi } from './api/info-api.js';
 import { registerSrtApi } from './api/srt-api.js';
 import { registerStreamsApi } from './api/streams-api.js';
 import type { Config } from './config/schema.js';
@@ -6,6 +8,7 @@ import { LivegateError } from './core/errors.js';
 import { createLogger, type Logger } from './core/log.js';
 import { StreamRegistry } from './core/stream-registry.js';
 import { HttpServer } from './http/http-server.js';
+import { WebAssets } from './http/web-assets.js';
 import { FlvServer } from './protocols/flv/flv-server.js';
 import { RtmpServer } from './protocols/rtmp/rtmp-server.js';
 import { SrtServer } from './protocols/srt/srt-server.js';
@@ -43,6 +46,9 @@ export class Gateway {
   readonly srt: SrtServer | null;
   readonly whep: WhepServer | null;
   readonly whip: WhipServer | null;
+  /** The SDK at /sdk/livegate.js and the demo at / (null without HTTP). */
+  readonly web: WebAssets | null;
+  private stopEvents: (() => void) | null = null;
   private closing: Promise<void> | null = null;
 
   private constructor(readonly config: Config, options: GatewayOptions) {
@@ -82,11 +88,19 @@ export class Gateway {
         ? new WhepServer({ registry: this.registry, log: this.log, webrtc: config.webrtc, transcode: config.transcode, limits })
         : null;
     this.whip = this.http && config.webrtc.enabled ? new WhipServer({ registry: this.registry, log: this.log, webrtc: config.webrtc, limits }) : null;
+    this.web = this.http ? new WebAssets({ demo: config.http.demo, log: this.log }) : null;
     if (this.http) {
       this.flv.register(this.http);
       this.whep?.register(this.http);
       this.whip?.register(this.http);
       registerStreamsApi(this.http, this.registry);
+      this.stopEvents = registerEventsApi(this.http, this.registry);
+      registerInfoApi(this.http, () => ({
+        play: { webrtc: this.whep !== null, flv: true, hls: false },
+        publish: { webrtc: this.whip !== null, rtmp: config.rtmp.enabled, srt: config.srt.enabled },
+        ports: { ...this.ports },
+      }));
+      this.web!.register(this.http);
     }
     this.rtmp = config.rtmp.enabled
       ? new RtmpServer({
@@ -136,6 +150,7 @@ export class Gateway {
       this.flv.closeAll('server shutting down');
       this.whep?.closeAll('server shutting down');
       this.whip?.closeAll('server shutting down');
+      this.stopEvents?.();
       const closed = Promise.all([this.rtmp?.close(), this.http?.close(), this.srt?.close()]);
       this.registry.closeAll('server shutting down');
       await closed;

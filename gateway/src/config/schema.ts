@@ -32,6 +32,8 @@ export const configSchema = z
         headersTimeoutMs: z.number().int().positive().default(10_000),
         /** Access-Control-Allow-Origin for the media and API routes. */
         corsOrigin: z.string().default('*'),
+        /** Serve the demo app at `/` (the SDK is always served at `/sdk/livegate.js`). */
+        demo: z.boolean().default(true),
       })
       .strict()
       .prefault({}),

@@ -1,0 +1,77 @@
+/**
+ * `GET /api/v1/events`: the live streams as server-sent events. An event `streams` (the same views
+ * as `GET /api/v1/streams`) goes out at once, on every publish, take-over and end, and every
+ * `interval` ms (default 2000, at least 500) for bitrates and reader counts. `?path=` narrows it to
+ * one path: a player waiting for its stream to go live learns it at once, without polling.
+ */
+import type { ServerResponse } from 'node:http';
+import { normalizePath, type StreamRegistry } from '../core/stream-registry.js';
+import type { HttpServer } from '../http/http-server.js';
+import { streamView } from './streams-api.js';
+
+/** Event-stream clients at most; more get 503 (each is one socket and a timer). */
+const MAX_CLIENTS = 10_000;
+
+interface Watcher {
+  res: ServerResponse;
+  path: string | null;
+  timer: ReturnType<typeof setInterval>;
+}
+
+export function registerEventsApi(http: HttpServer, registry: StreamRegistry): () => void {
+  const watchers = new Set<Watcher>();
+  let pending: ReturnType<typeof setTimeout> | undefined;
+
+  const send = (w: Watcher): void => {
+    const streams = (w.path ? [registry.get(w.path)].filter((s) => s !== undefined) : registry.list()).map((s) => streamView(s));
+    w.res.write(`event: streams\ndata: ${JSON.stringify({ streams })}\n\n`);
+  };
+  // Changes that come together (a publish and its first tracks) go out as one event.
+  const changed = (): void => {
+    pending ??= setTimeout(() => {
+      pending = undefined;
+      for (const w of watchers) send(w);
+    }, 20);
+  };
+  registry.on('publish', changed);
+  registry.on('unpublish', changed);
+  registry.on('takeover', changed);
+
+  http.route('GET', '/api/v1/events', (req, res, _params, url) => {
+    if (watchers.size >= MAX_CLIENTS) {
+      res.writeHead(503, { 'Content-Type': 'application/problem+json', 'Retry-After': '10' });
+      res.end(JSON.stringify({ status: 503, detail: 'too many event-stream clients' }) + '\n');
+      return;
+    }
+    const rawPath = url.searchParams.get('path');
+    const path = rawPath === null ? null : normalizePath(rawPath);
+    if (rawPath !== null && path === null) {
+      res.writeHead(400, { 'Content-Type': 'application/problem+json' }).end(JSON.stringify({ status: 400, detail: 'bad path' }) + '\n');
+      return;
+    }
+    const interval = Math.max(500, Number(url.searchParams.get('interval')) || 2000);
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
+    res.write(`retry: 2000\n\n`);
+    const w: Watcher = { res, path, timer: setInterval(() => send(w), interval) };
+    watchers.add(w);
+    send(w);
+    const end = (): void => {
+      clearInterval(w.timer);
+      watchers.delete(w);
+    };
+    req.on('close', end);
+    res.on('error', end);
+  });
+
+  return () => {
+    clearTimeout(pending);
+    registry.off('publish', changed);
+    registry.off('unpublish', changed);
+    registry.off('takeover', changed);
+    for (const w of watchers) {
+      clearInterval(w.timer);
+      w.res.end();
+    }
+    watchers.clear();
+  };
+}
