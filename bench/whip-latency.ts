@@ -42,7 +42,11 @@ if (process.env.LIVEGATE_NETNS !== '1') {
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 4);
 const [WIDTH, HEIGHT] = (process.env.BENCH_SIZE ?? '640x360').split('x').map(Number) as [number, number];
-const PHASES = (process.env.BENCH_PHASES ?? 'whep,ws-flv').split(',');
+const PHASES = (process.env.BENCH_PHASES ?? 'whep,ws-flv,sdk-whep,sdk-ws-flv').split(',');
+/** The SDK player's targetLatencyMs for FLV (BENCH_SDK_TARGET_MS; the SDK's default when unset). */
+const SDK_TARGET_MS = process.env.BENCH_SDK_TARGET_MS ? Number(process.env.BENCH_SDK_TARGET_MS) : undefined;
+/** The SDK player's liveEdgeMs for FLV (BENCH_SDK_EDGE_MS; the SDK's default when unset). */
+const SDK_EDGE_MS = process.env.BENCH_SDK_EDGE_MS ? Number(process.env.BENCH_SDK_EDGE_MS) : undefined;
 /** mpegts.js: no stash buffer, no lazy load, and seek forward whenever more than 0.6 s is buffered. */
 const MPEGTS_CONFIG = {
   enableWorker: false,
@@ -263,6 +267,20 @@ const VIEWER = `
   window.finish = () => { m.collecting = false; const q = video.getVideoPlaybackQuality(); return { ...m, dropped: q.droppedVideoFrames, playbackRate: video.playbackRate, size: video.videoWidth + 'x' + video.videoHeight }; };
 `;
 
+/** The viewer's WebRTC receive statistics (window.pc). */
+const RECV_STATS = `
+  window.recvStats = async () => {
+    const out = {};
+    (await window.pc.getStats()).forEach((r) => {
+      if (r.type === 'inbound-rtp' && r.kind === 'video') Object.assign(out, {
+        framesDecoded: r.framesDecoded || 0, totalDecodeTime: r.totalDecodeTime || 0, jitterBufferDelay: r.jitterBufferDelay || 0,
+        jitterBufferEmittedCount: r.jitterBufferEmittedCount || 0, packetsLost: r.packetsLost || 0, nackCount: r.nackCount || 0,
+        framesDropped: r.framesDropped || 0, pliCount: r.pliCount || 0, firCount: r.firCount || 0 });
+    });
+    return out;
+  };
+`;
+
 const WHEP_PAGE = `<!doctype html><meta charset="utf-8"><video id="v" muted autoplay playsinline></video>
 <script>
   ${VIEWER}
@@ -278,16 +296,7 @@ const WHEP_PAGE = `<!doctype html><meta charset="utf-8"><video id="v" muted auto
     await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
     window.pc = pc;
   };
-  window.recvStats = async () => {
-    const out = {};
-    (await window.pc.getStats()).forEach((r) => {
-      if (r.type === 'inbound-rtp' && r.kind === 'video') Object.assign(out, {
-        framesDecoded: r.framesDecoded || 0, totalDecodeTime: r.totalDecodeTime || 0, jitterBufferDelay: r.jitterBufferDelay || 0,
-        jitterBufferEmittedCount: r.jitterBufferEmittedCount || 0, packetsLost: r.packetsLost || 0, nackCount: r.nackCount || 0,
-        framesDropped: r.framesDropped || 0, pliCount: r.pliCount || 0, firCount: r.firCount || 0 });
-    });
-    return out;
-  };
+  ${RECV_STATS}
 </script>`;
 
 const FLV_PAGE = `<!doctype html><meta charset="utf-8"><video id="v" muted autoplay playsinline></video>
@@ -303,7 +312,21 @@ const FLV_PAGE = `<!doctype html><meta charset="utf-8"><video id="v" muted autop
   };
 </script>`;
 
+/** The same viewer through the SDK the gateway serves (LivegatePlayer, one rung). */
+const SDK_PAGE = `<!doctype html><meta charset="utf-8"><video id="v" muted autoplay playsinline></video>
+<script type="module">
+  ${VIEWER}
+  window.play = async (server, protocol, targetLatencyMs, liveEdgeMs) => {
+    const { LivegatePlayer } = await import(server + '/sdk/livegate.js');
+    window.player = new LivegatePlayer(video, { server, path: '${STREAM}', protocols: [protocol], muted: true, ...(targetLatencyMs ? { targetLatencyMs } : {}), ...(liveEdgeMs ? { liveEdgeMs } : {}) });
+  };
+  // The SDK's peer connection (a private field: read here for the statistics only).
+  Object.defineProperty(window, 'pc', { get: () => window.player && window.player.engine && window.player.engine.pc });
+  ${RECV_STATS}
+</script>`;
+
 const site = await serveStatic({
+  '/sdk': ['text/html', SDK_PAGE],
   '/publish': ['text/html', PUBLISH_PAGE],
   '/whep': ['text/html', WHEP_PAGE],
   '/flv': ['text/html', FLV_PAGE],
@@ -414,7 +437,13 @@ for (const phase of PHASES) {
     await page.goto(site.url + '/flv');
     await page.evaluate(([url, config]) => (window as unknown as W).play!(url, config), [`ws://${http}/${STREAM}.flv`, MPEGTS_CONFIG] as const);
     results.push(await measure('WHIP → WS-FLV (mpegts.js)', page, false));
-  } else throw new Error(`unknown phase ${phase} (whep, ws-flv)`);
+  } else if (phase === 'sdk-whep' || phase === 'sdk-ws-flv') {
+    await page.goto(site.url + '/sdk');
+    const protocol = phase === 'sdk-whep' ? 'webrtc' : 'flv';
+    await page.evaluate(([server, p, target, edge]) => (window as unknown as W).play!(server, p, target, edge), [`http://${http}`, protocol, SDK_TARGET_MS ?? 0, SDK_EDGE_MS ?? 0] as const);
+    const options = [SDK_TARGET_MS ? `target ${SDK_TARGET_MS} ms` : '', SDK_EDGE_MS ? `edge ${SDK_EDGE_MS} ms` : ''].filter(Boolean).join(', ');
+    results.push(await measure(phase === 'sdk-whep' ? 'WHIP → WHEP (SDK)' : `WHIP → WS-FLV (SDK${options ? `, ${options}` : ''})`, page, phase === 'sdk-whep'));
+  } else throw new Error(`unknown phase ${phase} (whep, ws-flv, sdk-whep, sdk-ws-flv)`);
   console.log(JSON.stringify(results.at(-1)));
   await page.close();
   await sleep(500);

@@ -20,35 +20,51 @@ export function bufferAheadSeconds(buffered: BufferedRanges, currentTime: number
 }
 
 export interface LiveEdgePolicy {
-  /** The latency to hold (ms). */
+  /** Latency (ms) above which the player corrects: it then plays faster until back at the edge. */
   targetMs: number;
+  /** How far behind the buffer end playback sits when caught up (ms), at most the target; default min(250, target). */
+  edgeMs?: number;
   /** Fastest playback rate used to catch up (≤ 1.1 keeps pitch changes unnoticeable). Default 1.1. */
   maxRate?: number;
-  /** Latency above which the player seeks instead of speeding up (ms). Default max(3 × target, target + 2000). */
+  /** Latency above which catching up starts (ms), at most the target; default the target. */
+  catchUpAboveMs?: number;
+  /** Latency above which the player seeks to the edge instead of speeding up (ms). Default target + 1500. */
   seekAboveMs?: number;
-  /** No correction within this much of the target (ms). Default 50. */
+  /** No correction within this much of the edge (ms). Default 50. */
   toleranceMs?: number;
 }
 
 export type LiveEdgeAction =
-  | { kind: 'rate'; playbackRate: number }
+  | { kind: 'rate'; playbackRate: number; /** Still catching up: pass it back in next time. */ catchingUp: boolean }
   | { kind: 'seek'; /** Seconds behind the buffer end to land at. */ behindEndSeconds: number };
 
+/** Where playback sits when caught up (ms). */
+export function liveEdgeMs(policy: LiveEdgePolicy): number {
+  return Math.max(0, Math.min(policy.edgeMs ?? 250, policy.targetMs));
+}
+
 /**
- * What to do at buffer latency `latencyMs`: play at 1× when at or under the target, speed up in
- * proportion (up to maxRate) when over it, and seek to the target behind the buffer end when far over.
+ * What to do at buffer latency `latencyMs`. Under the target: play at 1×. Over it: play faster in
+ * proportion to the excess (up to maxRate) and keep doing so (`catchingUp`) until back at the edge,
+ * so the player does not hover at the target. Far over it (a stall, a backlog): seek to the edge.
  */
-export function liveEdgeAction(latencyMs: number, policy: LiveEdgePolicy): LiveEdgeAction {
+export function liveEdgeAction(latencyMs: number, policy: LiveEdgePolicy, catchingUp = false): LiveEdgeAction {
+  // catchingUp: set by the caller too, after it joined at the edge (the join overshoots by the seek time).
   const target = Math.max(0, policy.targetMs);
+  const edge = liveEdgeMs(policy);
   const maxRate = Math.min(2, Math.max(1, policy.maxRate ?? 1.1));
-  const seekAbove = policy.seekAboveMs ?? Math.max(3 * target, target + 2000);
+  const seekAbove = policy.seekAboveMs ?? target + 1500;
   const tolerance = policy.toleranceMs ?? 50;
-  if (latencyMs > seekAbove) return { kind: 'seek', behindEndSeconds: target / 1000 };
-  const excess = latencyMs - target;
-  if (excess <= tolerance) return { kind: 'rate', playbackRate: 1 };
-  // Full speed-up at 1 s over the target: 10 % faster drains 1 s of excess in 10 s.
-  const rate = 1 + (maxRate - 1) * Math.min(1, excess / 1000);
-  return { kind: 'rate', playbackRate: Math.round(rate * 1000) / 1000 };
+  const catchUpAbove = Math.min(target, policy.catchUpAboveMs ?? target);
+  if (latencyMs > seekAbove) return { kind: 'seek', behindEndSeconds: edge / 1000 };
+  const excess = latencyMs - edge;
+  if ((latencyMs > catchUpAbove + tolerance || catchingUp) && excess > tolerance) {
+    // Full speed-up from 200 ms over the edge (10 % faster drains 1 s of excess in 10 s); less
+    // below, so that the last tens of milliseconds are drained gently.
+    const rate = 1 + (maxRate - 1) * Math.min(1, excess / 200);
+    return { kind: 'rate', playbackRate: Math.round(Math.max(1.01, rate) * 1000) / 1000, catchingUp: true };
+  }
+  return { kind: 'rate', playbackRate: 1, catchingUp: false };
 }
 
 /** The WebRTC counters latency is estimated from (inbound-rtp video, and the selected candidate pair). */

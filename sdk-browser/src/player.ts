@@ -24,8 +24,17 @@ export interface PlayerOptions extends ServerOptions {
   firstFrameTimeoutMs?: number;
   /** Reconnect delays: 0.5 s doubling to 10 s, unlimited, by default. */
   reconnect?: BackoffOptions;
-  /** Latency the FLV and HLS players hold (ms); over it they play faster (≤ 1.1×) or seek. Default 1000 for FLV, 3000 for HLS. */
+  /**
+   * FLV and HLS: the most latency accepted (ms); over it the player catches up to the live edge by
+   * playing faster (≤ 1.1×), or by a seek when far over. Default 1000 for FLV, 3000 for HLS.
+   */
   targetLatencyMs?: number;
+  /**
+   * FLV: how far behind the newest data playback sits when caught up (ms): where it joins and what
+   * catching up aims at. Less is lower latency and more risk of stalls on a jittery network. Default
+   * 100 (or the target, when lower).
+   */
+  liveEdgeMs?: number;
   /** WebRTC: the receivers' jitter buffer target (ms); the browser decides when absent. */
   jitterBufferTargetMs?: number;
   /** ICE servers for WebRTC; those the server announces in Link headers are used when none are given. */
@@ -260,6 +269,7 @@ export class LivegatePlayer extends TypedEmitter<PlayerEvents> {
       path: this.options.path,
       token: this.options.token,
       targetLatencyMs: this.options.targetLatencyMs ?? (rung === 'hls' ? 3000 : 1000),
+      liveEdgeMs: this.options.liveEdgeMs,
       jitterBufferTargetMs: this.options.jitterBufferTargetMs,
       iceServers: this.iceServers,
       onEnd: (e) => onEnd(e),

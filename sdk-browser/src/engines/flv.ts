@@ -1,7 +1,7 @@
 /** WS-FLV (or HTTP-FLV) playback through mpegts.js, loaded only when this rung is used. */
 import { getStream } from '../api.js';
 import { LivegateError } from '../errors.js';
-import { bufferAheadSeconds, liveEdgeAction } from '../latency.js';
+import { bufferAheadSeconds, liveEdgeAction, liveEdgeMs } from '../latency.js';
 import { endpointUrl } from '../urls.js';
 import type { EngineOptions, EngineSample, PlaybackEngine } from './engine.js';
 
@@ -14,12 +14,26 @@ export function canPlayFlv(): boolean {
   return !!ms && ms.isTypeSupported('video/mp4; codecs="avc1.42E01E,mp4a.40.2"');
 }
 
+/** Where playback sits behind the newest data when caught up (ms): under ~100 ms MSE playback stalls. */
+const DEFAULT_EDGE_MS = 100;
+
+/** How much the edge grows after each stall (ms). */
+const STALL_EDGE_STEP_MS = 50;
+
+/** For this long after playback starts, a backlog is skipped by seeking rather than by playing faster. */
+const JOIN_WINDOW_MS = 5000;
+
 export class FlvEngine implements PlaybackEngine {
   readonly protocol = 'flv' as const;
   private player: MpegtsPlayer | null = null;
   private ended = false;
   private started = false;
   private lastSeekAt = 0;
+  private catchingUp = false;
+  /** When playback started (the first call with data): the join window runs from here. */
+  private joinedAt = 0;
+  /** The edge in use: the configured one, raised after each stall (the network needs more margin). */
+  private edgeMs = 0;
   reachedServer = false;
 
   constructor(
@@ -41,11 +55,7 @@ export class FlvEngine implements PlaybackEngine {
         // Every tag goes to the media element at once: no stash, the live edge held by this engine.
         enableStashBuffer: false,
         lazyLoad: false,
-        autoCleanupSourceBuffer: true,
-        autoCleanupMaxBackwardDuration: 10,
-        autoCleanupMinBackwardDuration: 5,
         liveBufferLatencyChasing: false,
-        fixAudioTimestampGap: false,
       },
     );
     this.player = player;
@@ -56,6 +66,8 @@ export class FlvEngine implements PlaybackEngine {
     });
     // The server closes the connection when the stream ends.
     player.on(mpegts.Events.LOADING_COMPLETE, () => this.end(new LivegateError('not-live', 'the stream ended')));
+    // A stall once playing: the edge was too tight for this network; keep more margin from now on.
+    this.o.video.addEventListener('waiting', this.onWaiting);
     player.attachMediaElement(this.o.video);
     player.load();
     this.started = true;
@@ -84,22 +96,48 @@ export class FlvEngine implements PlaybackEngine {
 
   holdLiveEdge(): void {
     const v = this.o.video;
-    if (!this.player || v.readyState < 2 || v.paused) return;
+    if (!this.player || v.readyState < 2 || v.paused || v.buffered.length === 0) return;
+    const end = v.buffered.end(v.buffered.length - 1);
+    if (this.edgeMs === 0) this.edgeMs = Math.min(this.o.targetLatencyMs, this.o.liveEdgeMs ?? DEFAULT_EDGE_MS);
+    // Drifted 150 ms past the edge (after a stall, a seek): drain it back, gently, well before the target.
+    const policy = { targetMs: this.o.targetLatencyMs, edgeMs: this.edgeMs, catchUpAboveMs: this.edgeMs + 150, toleranceMs: 25 };
     const ahead = bufferAheadSeconds(v.buffered, v.currentTime);
-    const action = liveEdgeAction(ahead * 1000, { targetMs: this.o.targetLatencyMs });
-    if (action.kind === 'seek') {
-      const now = Date.now();
-      if (now - this.lastSeekAt < 2000 || v.buffered.length === 0) return;
-      this.lastSeekAt = now;
-      v.currentTime = Math.max(v.buffered.start(v.buffered.length - 1), v.buffered.end(v.buffered.length - 1) - action.behindEndSeconds);
-      v.playbackRate = 1;
-    } else if (Math.abs(v.playbackRate - action.playbackRate) >= 0.01) {
-      v.playbackRate = action.playbackRate;
+    const now = Date.now();
+    if (this.joinedAt === 0) this.joinedAt = now;
+    if (now - this.joinedAt < JOIN_WINDOW_MS) {
+      // A new reader gets the stream from its last keyframe, and that backlog arrives in a burst
+      // over the first second or two: skip it and join at the edge.
+      const edge = liveEdgeMs(policy);
+      if (ahead * 1000 > edge + 300 && now - this.lastSeekAt >= 1000) this.seek(end - edge / 1000);
+      // What the seek overshot (data arrives while it completes) is drained by the playback rate.
+      this.catchingUp = true;
+      return;
     }
+    const action = liveEdgeAction(ahead * 1000, policy, this.catchingUp);
+    if (action.kind === 'seek') {
+      this.catchingUp = false;
+      if (now - this.lastSeekAt >= 2000) this.seek(end - action.behindEndSeconds);
+      return;
+    }
+    this.catchingUp = action.catchingUp;
+    if (Math.abs(v.playbackRate - action.playbackRate) >= 0.005) v.playbackRate = action.playbackRate;
+  }
+
+  private readonly onWaiting = (): void => {
+    if (this.joinedAt === 0 || Date.now() - this.lastSeekAt < 1000 || this.edgeMs === 0) return;
+    this.edgeMs = Math.min(this.o.targetLatencyMs, this.edgeMs + STALL_EDGE_STEP_MS);
+  };
+
+  private seek(to: number): void {
+    const v = this.o.video;
+    this.lastSeekAt = Date.now();
+    v.currentTime = Math.max(v.buffered.start(v.buffered.length - 1), to);
+    v.playbackRate = 1;
   }
 
   destroy(): void {
     this.ended = true;
+    this.o.video.removeEventListener('waiting', this.onWaiting);
     const p = this.player;
     this.player = null;
     if (!p) return;

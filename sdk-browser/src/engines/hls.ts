@@ -12,6 +12,7 @@ export class HlsEngine implements PlaybackEngine {
   private hls: HlsPlayer | null = null;
   private ended = false;
   private lastSeekAt = 0;
+  private catchingUp = false;
   reachedServer = false;
 
   constructor(private readonly o: EngineOptions) {}
@@ -76,16 +77,19 @@ export class HlsEngine implements PlaybackEngine {
     if (v.readyState < 2 || v.paused || !this.hls) return;
     const latency = this.hls.latency;
     if (!Number.isFinite(latency) || latency <= 0) return;
-    const action = liveEdgeAction(latency * 1000, { targetMs: this.o.targetLatencyMs });
+    // HLS plays a few parts behind the newest: its edge is the target itself.
+    const action = liveEdgeAction(latency * 1000, { targetMs: this.o.targetLatencyMs, edgeMs: this.o.targetLatencyMs }, this.catchingUp);
     if (action.kind === 'seek') {
+      this.catchingUp = false;
       const now = Date.now();
       const edge = this.hls.liveSyncPosition;
       if (now - this.lastSeekAt < 2000 || edge === null) return;
       this.lastSeekAt = now;
       v.currentTime = edge;
       v.playbackRate = 1;
-    } else if (Math.abs(v.playbackRate - action.playbackRate) >= 0.01) {
-      v.playbackRate = action.playbackRate;
+    } else {
+      this.catchingUp = action.catchingUp;
+      if (Math.abs(v.playbackRate - action.playbackRate) >= 0.005) v.playbackRate = action.playbackRate;
     }
   }
 
