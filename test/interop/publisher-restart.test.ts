@@ -100,6 +100,10 @@ describe('a restarted publisher takes over its path; readers carry on', { concur
     (stalled.client as unknown as { sendMedia: () => void }).sendMedia = () => {};
     stalledSocket.pause();
     const stalledAt = performance.now();
+    // What was already in flight still arrives; the new publisher comes once the gateway has seen the
+    // silence begin (a publisher heard from in the last quarter second is refused outright, by design).
+    const stalledStream = gw.gateway.registry.get('live/stall')!;
+    await waitFor(() => performance.now() - stalledStream.lastActivity >= 400, 5000, 'the gateway to hear the silence');
     const next = publish(gw.rtmpUrl('live/stall'), { size: '320x240', gop: 25 });
     children.push(next);
     await waitFor(() => keyframesAfter(reader, stalledAt) >= 2, 10000, 'the new publisher at the reader');
