@@ -1,4 +1,6 @@
-/** Small helpers around the page's video element: autoplay with sound when allowed, first frame. */
+/** Small helpers around the page's video element: autoplay with sound when allowed, first frame, figures. */
+import type { EngineSample } from './engines/engine.js';
+import { bufferAheadSeconds } from './latency.js';
 
 /**
  * Starts playback; when the browser refuses sound without a user gesture, starts muted instead and
@@ -45,4 +47,20 @@ export function firstFrame(video: HTMLVideoElement, poll: () => Promise<boolean>
     };
     void check();
   });
+}
+
+/**
+ * The figures a Media Source player (FLV, HLS) reads from the element itself: frames decoded, size,
+ * and — unless the engine knows better — the latency as the media buffered ahead of the playhead.
+ */
+export function mediaElementSample(video: HTMLVideoElement, o: { bitrateBps: number; decodedFrames?: number; latencyMs?: number | null }): EngineSample {
+  const q = typeof video.getVideoPlaybackQuality === 'function' ? video.getVideoPlaybackQuality() : null;
+  return {
+    framesDecoded: q?.totalVideoFrames ?? o.decodedFrames ?? 0,
+    bitrateBps: o.bitrateBps,
+    packetsLost: 0,
+    latencyMs: o.latencyMs !== undefined ? o.latencyMs : Math.round(bufferAheadSeconds(video.buffered, video.currentTime) * 1000),
+    width: video.videoWidth,
+    height: video.videoHeight,
+  };
 }

@@ -9,30 +9,38 @@ export interface SignalledSession {
   iceServers: RTCIceServer[];
 }
 
-/** Resolves when ICE gathering is complete or after `maxMs` (the offer then carries what was gathered). */
-export function gatheringComplete(pc: RTCPeerConnection, maxMs: number): Promise<void> {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+/**
+ * Resolves once the offer has a candidate to show (the first one gathered), when gathering is
+ * complete, or after `maxMs`. livegate answers as ICE-lite: it never checks the browser's candidates,
+ * it learns the browser's address from the browser's own checks, so waiting for the whole gathering
+ * (150 ms and more; seconds with an unreachable STUN/TURN server) would only delay the first frame.
+ */
+export function firstCandidate(pc: RTCPeerConnection, maxMs: number): Promise<void> {
+  if (pc.iceGatheringState === 'complete' || /\r?\na=candidate:/.test(pc.localDescription?.sdp ?? '')) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {
       clearTimeout(timer);
       pc.removeEventListener('icegatheringstatechange', check);
+      pc.removeEventListener('icecandidate', check);
       resolve();
     };
     const check = (): void => {
-      if (pc.iceGatheringState === 'complete') done();
+      if (pc.iceGatheringState === 'complete' || /\r?\na=candidate:/.test(pc.localDescription?.sdp ?? '')) done();
     };
     const timer = setTimeout(done, maxMs);
     pc.addEventListener('icegatheringstatechange', check);
+    pc.addEventListener('icecandidate', check);
   });
 }
 
 /**
  * Offers `pc`'s local description to a WHIP or WHEP endpoint and applies the answer. The server
- * answers with every candidate, so nothing is trickled.
+ * answers with every candidate, so nothing is trickled: the browser's checks reach the server's
+ * candidates whatever the offer carried.
  */
 export async function negotiate(pc: RTCPeerConnection, url: string, kind: 'whip' | 'whep', token: string | undefined, signal: AbortSignal): Promise<SignalledSession> {
   await pc.setLocalDescription(await pc.createOffer());
-  await gatheringComplete(pc, 2000);
+  await firstCandidate(pc, 2000);
   if (signal.aborted) throw new LivegateError('network', 'cancelled');
   let res: Response;
   try {

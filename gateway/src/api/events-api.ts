@@ -11,6 +11,8 @@ import { streamView } from './streams-api.js';
 
 /** Event-stream clients at most; more get 503 (each is one socket and a timer). */
 const MAX_CLIENTS = 10_000;
+/** How long one serialisation of a view serves the watchers whose timers fire (their figures may be that old). */
+const REUSE_MS = 250;
 
 interface Watcher {
   res: ServerResponse;
@@ -22,13 +24,31 @@ export function registerEventsApi(http: HttpServer, registry: StreamRegistry): (
   const watchers = new Set<Watcher>();
   let pending: ReturnType<typeof setTimeout> | undefined;
 
+  /*
+   * One serialisation per view, shared by every watcher of it: the event text for the full list (key
+   * '') or one path is kept for REUSE_MS, and dropped on every change, so ten thousand watchers cost a
+   * few JSON.stringify calls per second, not one each per tick.
+   */
+  const texts = new Map<string, { text: string; at: number }>();
+  const eventText = (path: string | null): string => {
+    const key = path ?? '';
+    const now = performance.now();
+    const kept = texts.get(key);
+    if (kept && now - kept.at < REUSE_MS) return kept.text;
+    const streams = (path ? [registry.get(path)].filter((s) => s !== undefined) : registry.list()).map((s) => streamView(s));
+    const text = `event: streams\ndata: ${JSON.stringify({ streams })}\n\n`;
+    if (texts.size >= 1024) texts.clear(); // paths watched once and no more: never a growing map
+    texts.set(key, { text, at: now });
+    return text;
+  };
   const send = (w: Watcher): void => {
-    const streams = (w.path ? [registry.get(w.path)].filter((s) => s !== undefined) : registry.list()).map((s) => streamView(s));
-    w.res.write(`event: streams\ndata: ${JSON.stringify({ streams })}\n\n`);
+    w.res.write(eventText(w.path));
   };
   // Changes that come together (a publish and its first tracks) go out as one event.
   const changed = (): void => {
+    texts.clear();
     pending ??= setTimeout(() => {
+      texts.clear();
       pending = undefined;
       for (const w of watchers) send(w);
     }, 20);

@@ -2,6 +2,7 @@
 import { getStream } from '../api.js';
 import { LivegateError } from '../errors.js';
 import { bufferAheadSeconds, liveEdgeAction, liveEdgeMs } from '../latency.js';
+import { mediaElementSample } from '../media-element.js';
 import { endpointUrl } from '../urls.js';
 import type { EngineOptions, EngineSample, PlaybackEngine } from './engine.js';
 
@@ -43,11 +44,19 @@ export class FlvEngine implements PlaybackEngine {
 
   async start(signal: AbortSignal): Promise<void> {
     if (!canPlayFlv()) throw new LivegateError('unsupported', 'this browser cannot play FLV (no Media Source Extensions with H264/AAC)');
-    // A WebSocket refused with 404 shows no status to the page: ask the API whether the path is live first.
+    // The player library downloads while the API says whether the path is live (a WebSocket refused
+    // with 404 shows no status to the page, so the API is asked first).
+    const library = import('./mpegts-lib.js');
+    library.catch(() => {}); // awaited below only when the path is live
     const live = await getStream(this.o, this.o.path, signal).catch(() => undefined);
     if (live !== undefined) this.reachedServer = true;
     if (live === null) throw new LivegateError('not-live', `stream "${this.o.path}" is not live`, { status: 404 });
-    const { mpegts } = await import('./mpegts-lib.js');
+    let mpegts: MpegtsApi;
+    try {
+      ({ mpegts } = await library);
+    } catch (err) {
+      throw new LivegateError('network', `the FLV player could not be loaded: ${(err as Error).message}`, { cause: err });
+    }
     if (signal.aborted || this.ended) throw new LivegateError('network', 'cancelled');
     const player = mpegts.createPlayer(
       { type: 'flv', isLive: true, url: endpointUrl(this.o.server, this.o.path, this.transport === 'ws' ? 'ws-flv' : 'flv', this.o.token) },
@@ -80,18 +89,13 @@ export class FlvEngine implements PlaybackEngine {
   }
 
   async sample(): Promise<EngineSample> {
-    const v = this.o.video;
-    const q = typeof v.getVideoPlaybackQuality === 'function' ? v.getVideoPlaybackQuality() : null;
     const info = (this.player?.statisticsInfo ?? {}) as { decodedFrames?: number; speed?: number };
-    return {
-      framesDecoded: q?.totalVideoFrames ?? info.decodedFrames ?? 0,
+    return mediaElementSample(this.o.video, {
       // mpegts.js reports its download speed in KiB/s.
       bitrateBps: typeof info.speed === 'number' ? Math.round(info.speed * 1024 * 8) : 0,
-      packetsLost: 0,
-      latencyMs: this.started ? Math.round(bufferAheadSeconds(v.buffered, v.currentTime) * 1000) : null,
-      width: v.videoWidth,
-      height: v.videoHeight,
-    };
+      ...(info.decodedFrames !== undefined ? { decodedFrames: info.decodedFrames } : {}),
+      ...(this.started ? {} : { latencyMs: null }),
+    });
   }
 
   holdLiveEdge(): void {

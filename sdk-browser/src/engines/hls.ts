@@ -1,6 +1,7 @@
 /** HLS playback through hls.js (or the browser's own HLS, as in Safari), loaded only when this rung is used. */
 import { LivegateError } from '../errors.js';
-import { bufferAheadSeconds, liveEdgeAction } from '../latency.js';
+import { liveEdgeAction } from '../latency.js';
+import { mediaElementSample } from '../media-element.js';
 import { endpointUrl } from '../urls.js';
 import type { EngineOptions, EngineSample, PlaybackEngine } from './engine.js';
 
@@ -57,19 +58,12 @@ export class HlsEngine implements PlaybackEngine {
   }
 
   async sample(): Promise<EngineSample> {
-    const v = this.o.video;
-    const q = typeof v.getVideoPlaybackQuality === 'function' ? v.getVideoPlaybackQuality() : null;
     // hls.js knows the wall-clock time of the playhead (EXT-X-PROGRAM-DATE-TIME) where the server gives it.
     const pdt = this.hls?.playingDate?.getTime();
-    const latencyMs = pdt ? Math.max(0, Date.now() - pdt) : Math.round(bufferAheadSeconds(v.buffered, v.currentTime) * 1000);
-    return {
-      framesDecoded: q?.totalVideoFrames ?? 0,
+    return mediaElementSample(this.o.video, {
       bitrateBps: Math.round(this.hls?.bandwidthEstimate ?? 0),
-      packetsLost: 0,
-      latencyMs,
-      width: v.videoWidth,
-      height: v.videoHeight,
-    };
+      ...(pdt ? { latencyMs: Math.max(0, Date.now() - pdt) } : {}),
+    });
   }
 
   holdLiveEdge(): void {
