@@ -13,8 +13,7 @@ import { FlvServer } from './protocols/flv/flv-server.js';
 import { RtmpServer } from './protocols/rtmp/rtmp-server.js';
 import { SrtServer } from './protocols/srt/srt-server.js';
 import { WhepServer } from './protocols/webrtc/whep-server.js';
-import { AacFeed } from './transcode/aac-feed.js';
-import type { AacAudioOptions } from './transcode/aac-audio-reader.js';
+import { aacToOpus, opusToAac } from './transcode/renditions.js';
 import { WhipServer } from './protocols/webrtc/whip-server.js';
 import { WebrtcSessionLimits } from './protocols/webrtc/session-limits.js';
 
@@ -62,6 +61,11 @@ export class Gateway {
         maxBacklogBytes: s.readerMaxBacklogBytes,
         stuckTimeoutMs: s.readerStuckTimeoutMs,
         gop: { maxBytes: s.gopCacheMaxBytes, maxUnits: s.gopCacheMaxUnits },
+        // A stream's audio in the codec a reader plays: once per stream, shared by its readers.
+        renditions: [
+          opusToAac({ bitrate: config.transcode.aacBitrate, lingerMs: config.transcode.lingerMs, log: this.log }),
+          aacToOpus({ bitrate: config.transcode.opusBitrate, decoder: config.transcode.aacDecoder, lingerMs: config.transcode.lingerMs, log: this.log }),
+        ],
       },
       this.log,
     );
@@ -72,12 +76,7 @@ export class Gateway {
     this.registry.on('takeover', ({ stream, previous }) =>
       this.log.info('stream continues with a new publisher', { path: stream.path, publisher: stream.publisher.id, protocol: stream.publisher.protocol, previous: previous.id }),
     );
-    // FLV and RTMP readers of an Opus stream share its one Opus → AAC transcoder.
-    const aacAudio: AacAudioOptions = {
-      feedFor: (stream) => AacFeed.for(stream, { bitrate: config.transcode.aacBitrate, lingerMs: config.transcode.lingerMs, log: this.log }),
-      maxBacklogBytes: s.readerMaxBacklogBytes,
-    };
-    this.flv = new FlvServer({ registry: this.registry, log: this.log, aacAudio });
+    this.flv = new FlvServer({ registry: this.registry, log: this.log });
     this.http = config.http.enabled
       ? new HttpServer({ headersTimeoutMs: config.http.headersTimeoutMs, corsOrigin: config.http.corsOrigin, log: this.log })
       : null;
@@ -85,7 +84,7 @@ export class Gateway {
     const limits = new WebrtcSessionLimits({ maxSessions: config.webrtc.maxSessions, maxNegotiatingPerIp: config.webrtc.maxNegotiatingPerIp });
     this.whep =
       this.http && config.webrtc.enabled
-        ? new WhepServer({ registry: this.registry, log: this.log, webrtc: config.webrtc, transcode: config.transcode, limits })
+        ? new WhepServer({ registry: this.registry, log: this.log, webrtc: config.webrtc, limits })
         : null;
     this.whip = this.http && config.webrtc.enabled ? new WhipServer({ registry: this.registry, log: this.log, webrtc: config.webrtc, limits }) : null;
     this.web = this.http ? new WebAssets({ demo: config.http.demo, log: this.log }) : null;
@@ -109,7 +108,6 @@ export class Gateway {
           chunkSize: config.rtmp.chunkSize,
           maxMessageSize: config.rtmp.maxMessageSize,
           handshakeTimeoutMs: config.rtmp.handshakeTimeoutMs,
-          aacAudio,
         })
       : null;
     this.srt = config.srt.enabled

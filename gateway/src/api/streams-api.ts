@@ -1,9 +1,9 @@
 /** REST API: `GET /api/v1/streams` and `GET /api/v1/streams/{path}`. */
+import type { RenditionView } from '../core/rendition.js';
 import type { Stream } from '../core/stream.js';
+import type { OutputView } from '../core/stream-outputs.js';
 import { normalizePath, type StreamRegistry } from '../core/stream-registry.js';
 import { sendJson, type HttpServer } from '../http/http-server.js';
-import { AacFeed } from '../transcode/aac-feed.js';
-import { OpusFeed } from '../transcode/opus-feed.js';
 
 export interface TrackView {
   id: number;
@@ -37,30 +37,10 @@ export interface StreamView {
   readers: { total: number; byProtocol: { [protocol: string]: number }; list?: ReaderView[] };
   uptimeSeconds: number;
   gopCache: { units: number; bytes: number };
-  /** The stream's audio transcoders (shared by the readers that need them), when running. */
-  transcoders: TranscoderView[];
-}
-
-export interface TranscoderView {
-  from: 'aac' | 'opus';
-  to: 'opus' | 'aac';
-  /** Readers using it. */
-  readers: number;
-  framesIn: number;
-  framesOut: number;
-  /** Input dropped because the transcoder fell behind (Opus → AAC). */
-  framesDropped?: number;
-}
-
-function transcodersOf(stream: Stream): TranscoderView[] {
-  const out: TranscoderView[] = [];
-  const opus = OpusFeed.existing(stream);
-  if (opus?.running) out.push({ from: 'aac', to: 'opus', readers: opus.subscriberCount, framesIn: opus.framesIn, framesOut: opus.framesOut });
-  const aac = AacFeed.existing(stream);
-  if (aac?.running) {
-    out.push({ from: 'opus', to: 'aac', readers: aac.subscriberCount, framesIn: aac.framesIn, framesOut: aac.framesOut, framesDropped: aac.current?.framesDropped ?? 0 });
-  }
-  return out;
+  /** The stream's audio renditions (transcoders shared by the readers that need them), when running. */
+  transcoders: RenditionView[];
+  /** The stream's per-stream outputs (muxers shared by the readers of a protocol), when running. */
+  outputs: OutputView[];
 }
 
 /** A stream as the API shows it; `withReaders` lists every reader (the one-stream route). */
@@ -95,7 +75,8 @@ export function streamView(stream: Stream, withReaders = false): StreamView {
     },
     uptimeSeconds: Math.round((Date.now() - stream.startedAt) / 1000),
     gopCache: stream.gopCacheSize,
-    transcoders: transcodersOf(stream),
+    transcoders: stream.renditionViews(),
+    outputs: stream.outputViews(),
   };
 }
 

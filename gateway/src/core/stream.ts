@@ -1,8 +1,11 @@
 import { TypedEmitter } from './events.js';
 import { GopCache, type GopCacheLimits } from './gop-cache.js';
-import { TIMESCALE, type MediaUnit, type StreamMetadata, type Track, type VideoCodec } from './media-unit.js';
+import { TIMESCALE, type AudioCodec, type MediaUnit, type StreamMetadata, type Track, type VideoCodec } from './media-unit.js';
 import { silentLogger, type Logger } from './log.js';
 import { ReaderQueue, type OmittedTrack, type ReaderInfo, type ReaderQueueLimits, type ReaderSink } from './reader.js';
+import type { AudioRendition, ReaderWants, RenditionMaker, RenditionView } from './rendition.js';
+import { addRenditionReader } from './rendition-reader.js';
+import { StreamOutputs, type OutputView } from './stream-outputs.js';
 
 /** Who is publishing a stream: the ingest session, seen from the core. */
 export interface PublisherInfo {
@@ -40,6 +43,8 @@ function shifted(u: MediaUnit, by: number): MediaUnit {
 
 export interface StreamOptions extends ReaderQueueLimits {
   gop: GopCacheLimits;
+  /** How to make the stream's audio in other codecs, for readers that ask (see rendition.ts). */
+  renditions?: readonly RenditionMaker[];
 }
 
 export type StreamEvents = {
@@ -61,6 +66,12 @@ export interface ReaderHandle {
   readonly info: ReaderInfo;
   /** Detaches the reader; idempotent. */
   close(): void;
+  /**
+   * How much later than its source the audio this reader gets leaves (ms): the delay of the
+   * rendition it plays, 0 when it plays the source's audio. Readers that keep lip sync by sending
+   * time hold their video back by as much.
+   */
+  audioDelayMs?(): number;
 }
 
 /**
@@ -96,6 +107,10 @@ export class Stream extends TypedEmitter<StreamEvents> {
 
   /** `protocol|track id|codec` of the omitted tracks already logged (once per stream, not per reader). */
   private readonly omissionsLogged = new Set<string>();
+  /** The stream's running renditions, by `from>to`. */
+  private readonly renditionsByKey = new Map<string, AudioRendition>();
+  /** Per-stream outputs (muxers shared by the readers of a protocol): one lifecycle for all. */
+  readonly outputs = new StreamOutputs(this);
 
   constructor(
     readonly path: string,
@@ -207,9 +222,23 @@ export class Stream extends TypedEmitter<StreamEvents> {
    * Attaches a reader: it gets the tracks and metadata, then the cached GOP (so it starts on a
    * keyframe at once), then live units. A publisher that can make keyframes is asked for one when
    * nothing usable is cached (none, or older than STALE_GOP_MS).
+   *
+   * `wants.audio`: the audio codecs the reader plays. Audio in another codec that a rendition can turn
+   * into one of them reaches the reader as that rendition, shared with every reader that needs it;
+   * audio nothing can turn into one of them passes as it is (the sink's `omits` says so).
    */
-  addReader(info: ReaderInfo, sink: ReaderSink): ReaderHandle {
+  addReader(info: ReaderInfo, sink: ReaderSink, wants?: ReaderWants): ReaderHandle {
     if (this.ended) throw new Error(`stream ${this.path} has ended`);
+    const maker = wants?.audio ? this.makerFor(wants.audio) : undefined;
+    if (maker) {
+      return addRenditionReader(this, info, sink, {
+        from: maker.from,
+        sourceFor: () => this.rendition(maker),
+        placeholder: (t) => maker.placeholder(t),
+        ...(maker.metadata ? { metadata: (m: StreamMetadata) => maker.metadata!(m) } : {}),
+        maxBacklogBytes: this.options.maxBacklogBytes,
+      });
+    }
     const queue = new ReaderQueue(info, sink, this.options, () => this.hasVideoTrack);
     this.readerQueues.set(info.id, queue);
     sink.start({ path: this.path, tracks: this.trackList, metadata: this.meta });
@@ -227,6 +256,43 @@ export class Stream extends TypedEmitter<StreamEvents> {
     if (cached.length === 0 && this.hasVideoTrack) this.publisher.requestKeyframe?.(`new reader ${info.id}`);
     this.emit('reader-added', info);
     return { info, close: () => this.removeQueue(queue, 'reader closed') };
+  }
+
+  /**
+   * The rendition a reader that plays `accepted` needs: one from the stream's audio codec (or, while
+   * the audio is not known yet, from any codec outside `accepted`) into one of `accepted`.
+   */
+  private makerFor(accepted: readonly AudioCodec[]): RenditionMaker | undefined {
+    const audio = this.trackList.find((t) => t.kind === 'audio');
+    if (audio && accepted.includes(audio.codec as AudioCodec)) return undefined;
+    return this.options.renditions?.find((m) => accepted.includes(m.to) && !accepted.includes(m.from) && (!audio || audio.codec === m.from));
+  }
+
+  /** The stream's running rendition of `maker`, made on first use (and again once stopped). */
+  rendition(maker: RenditionMaker): AudioRendition {
+    const key = `${maker.from}>${maker.to}`;
+    let r = this.renditionsByKey.get(key);
+    if (!r || r.isClosed) {
+      r = maker.make(this);
+      this.renditionsByKey.set(key, r);
+    }
+    return r;
+  }
+
+  /** The stream's rendition from `from` into `to`, if one has been made and is not stopped. */
+  currentRendition(from: AudioCodec, to: AudioCodec): AudioRendition | undefined {
+    const r = this.renditionsByKey.get(`${from}>${to}`);
+    return r && !r.isClosed ? r : undefined;
+  }
+
+  /** The renditions running now, for the API. */
+  renditionViews(): RenditionView[] {
+    return [...this.renditionsByKey.values()].filter((r) => r.running && !r.isClosed).map((r) => r.view());
+  }
+
+  /** The per-stream outputs running now, for the API. */
+  outputViews(): OutputView[] {
+    return this.outputs.views();
   }
 
   /**

@@ -8,11 +8,11 @@
  */
 import { makeUnit, type AudioTrack, type MediaUnit, type Track } from '../core/media-unit.js';
 import type { ReaderHandle, Stream } from '../core/stream.js';
+import type { AudioRendition, RenditionSubscriber, RenditionView } from '../core/rendition.js';
 import type { Logger } from '../core/log.js';
 import { codecString, parseAudioSpecificConfig } from '../codec/aac.js';
 import { AAC_RATE } from './aac-clock.js';
 import { expectedAudioSpecificConfig, OpusToAac, type AacUnit } from './opus-to-aac.js';
-import { PerStream } from './per-stream.js';
 
 export interface AacFeedOptions {
   /** AAC bitrate of a stereo stream, bits per second; mono streams get half. */
@@ -22,14 +22,8 @@ export interface AacFeedOptions {
   log: Logger;
 }
 
-export interface AacFeedSubscriber {
-  /** The AAC track (a new object when the encoder configuration changes). */
-  track(track: AudioTrack): void;
-  /** New AAC units, in order; several at once when the worker sent them together. */
-  units(units: readonly MediaUnit[]): void;
-  /** The feed is over (stream ended, transcoder failed, audio no longer Opus). */
-  stopped(reason: string): void;
-}
+/** A reader of the feed: the AAC track, new AAC units in order, and the end of the feed. */
+export type AacFeedSubscriber = RenditionSubscriber;
 
 /** Bounds of the kept units (besides "since the last keyframe"): about 20 s, 2 MiB. */
 const RECENT_MAX_UNITS = 1000;
@@ -39,9 +33,10 @@ const ARRIVALS = 128;
 /** An AAC frame lasts 1024 samples: 1920 ticks at 90 kHz. */
 const FRAME_TICKS = 1920;
 
-const feeds = new PerStream<AacFeed>();
-
-export class AacFeed {
+/** The Opus → AAC rendition of a stream (see core/rendition.ts). */
+export class AacFeed implements AudioRendition {
+  readonly from = 'opus';
+  readonly to = 'aac';
   private readonly subscribers = new Set<AacFeedSubscriber>();
   private handle: ReaderHandle | null = null;
   private transcoder: OpusToAac | null = null;
@@ -59,18 +54,19 @@ export class AacFeed {
   framesIn = 0;
   framesOut = 0;
 
-  private constructor(
+  constructor(
     private readonly stream: Stream,
     private readonly options: AacFeedOptions,
   ) {}
 
-  /** The stream's feed, created on first use. */
-  static for(stream: Stream, options: AacFeedOptions): AacFeed {
-    return feeds.get(stream, () => new AacFeed(stream, options));
+  /** The stream's feed now (the stream makes it for the first reader that asks), if any. */
+  static existing(stream: Stream): AacFeed | undefined {
+    const r = stream.currentRendition('opus', 'aac');
+    return r instanceof AacFeed ? r : undefined;
   }
 
-  static existing(stream: Stream): AacFeed | undefined {
-    return feeds.existing(stream);
+  view(): RenditionView {
+    return { from: 'opus', to: 'aac', readers: this.subscribers.size, framesIn: this.framesIn, framesOut: this.framesOut, framesDropped: this.transcoder?.framesDropped ?? 0 };
   }
 
   get running(): boolean {
@@ -236,7 +232,6 @@ export class AacFeed {
     this.transcoder = null;
     t?.close();
     this.recentUnits = [];
-    feeds.forget(this.stream, this);
     this.options.log.info('transcoder stopped', {
       path: this.stream.path,
       from: 'opus',

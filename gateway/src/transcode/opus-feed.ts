@@ -3,13 +3,14 @@
  * stream's AAC track that is also a source of Opus frames. The first subscriber starts it; it stops
  * a few seconds after the last one leaves (so a page reload does not restart it).
  */
-import type { AudioTrack, MediaUnit, Track } from '../core/media-unit.js';
+import { makeUnit, type AudioTrack, type MediaUnit, type Track } from '../core/media-unit.js';
+import type { AudioRendition, RenditionSubscriber, RenditionView } from '../core/rendition.js';
 import type { ReaderHandle, Stream } from '../core/stream.js';
 import type { Logger } from '../core/log.js';
 import { describeError } from '../core/errors.js';
+import { buildOpusHead } from '../codec/opus.js';
 import type { AacDecoderKind } from './aac-decoders.js';
 import { AacToOpus, type OpusPacket } from './aac-to-opus.js';
-import { PerStream } from './per-stream.js';
 
 export interface OpusFeedOptions {
   bitrate: number;
@@ -19,13 +20,22 @@ export interface OpusFeedOptions {
   log: Logger;
 }
 
-/** `receivedAt`: when the AAC frame that holds the start of this Opus frame reached livegate. */
-type Subscriber = (packet: OpusPacket, receivedAt: number) => void;
+/** The Opus track of the AAC → Opus rendition of `source`: 48 kHz, its channels (mono or stereo). */
+export function opusTrackFor(source: AudioTrack): AudioTrack {
+  const channels = source.channels === 1 ? 1 : 2;
+  return { kind: 'audio', id: source.id, codec: 'opus', config: buildOpusHead(channels), sampleRate: 48_000, channels, codecString: 'opus' };
+}
 
-const feeds = new PerStream<OpusFeed>();
-
-export class OpusFeed {
-  private readonly subscribers = new Set<Subscriber>();
+/**
+ * The AAC → Opus rendition of a stream (see core/rendition.ts). Its units are stamped with the
+ * arrival of the AAC frame that holds their start, so the latency it adds is seen downstream.
+ */
+export class OpusFeed implements AudioRendition {
+  readonly from = 'aac';
+  readonly to = 'opus';
+  private readonly subscribers = new Set<RenditionSubscriber>();
+  /** The Opus track, once the AAC track is known. */
+  track: AudioTrack | null = null;
   private handle: ReaderHandle | null = null;
   private transcoder: AacToOpus | null = null;
   private creating: Promise<void> | null = null;
@@ -43,18 +53,18 @@ export class OpusFeed {
   /** CPU time of every transcoder this process ran (benchmarks). */
   static totalCpuMs = 0;
 
-  private constructor(
+  constructor(
     private readonly stream: Stream,
     private readonly options: OpusFeedOptions,
   ) {}
 
-  /** The stream's feed, created on first use. */
-  static for(stream: Stream, options: OpusFeedOptions): OpusFeed {
-    return feeds.get(stream, () => new OpusFeed(stream, options));
+  view(): RenditionView {
+    return { from: 'aac', to: 'opus', readers: this.subscribers.size, framesIn: this.framesIn, framesOut: this.framesOut };
   }
 
-  static existing(stream: Stream): OpusFeed | undefined {
-    return feeds.existing(stream);
+  /** Nothing is kept for joiners: a WebRTC viewer's audio starts with its live video. */
+  recent(): MediaUnit[] {
+    return [];
   }
 
   get running(): boolean {
@@ -69,13 +79,17 @@ export class OpusFeed {
     return this.subscribers.size;
   }
 
-  subscribe(fn: Subscriber): () => void {
-    this.subscribers.add(fn);
+  subscribe(sub: RenditionSubscriber): () => void {
+    if (this.closed) {
+      sub.stopped('transcoder stopped');
+      return () => {};
+    }
+    this.subscribers.add(sub);
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     this.lingerTimer = null;
-    if (!this.handle && !this.closed) this.start();
+    if (!this.handle) this.start();
     return () => {
-      this.subscribers.delete(fn);
+      if (!this.subscribers.delete(sub) || this.closed) return;
       if (this.subscribers.size === 0 && !this.lingerTimer) {
         this.lingerTimer = setTimeout(() => this.stop('no more WebRTC viewers'), this.options.lingerMs);
         this.lingerTimer.unref();
@@ -109,6 +123,11 @@ export class OpusFeed {
 
   private configure(asc: Buffer): void {
     if (this.asc?.equals(asc)) return;
+    const source = this.stream.tracks.find((t): t is AudioTrack => t.kind === 'audio' && t.codec === 'aac');
+    if (source) {
+      this.track = opusTrackFor(source);
+      for (const s of this.subscribers) s.track(this.track);
+    }
     this.asc = asc;
     this.transcoder?.close();
     this.transcoder = null;
@@ -174,7 +193,10 @@ export class OpusFeed {
     const receivedAt = this.arrivalOf(p.pts) ?? now;
     const delay = now - receivedAt;
     this.delayMs = this.framesOut === 1 ? delay : this.delayMs * 0.95 + delay * 0.05;
-    for (const fn of this.subscribers) fn(p, receivedAt);
+    const track = this.track;
+    if (!track) return;
+    const units = [makeUnit(track, p.pts, p.pts, true, p.data, receivedAt)];
+    for (const s of this.subscribers) s.units(units);
   }
 
   /** When the AAC frame holding the start of an Opus frame arrived (the latency the transcoder adds). */
@@ -192,8 +214,9 @@ export class OpusFeed {
     this.handle = null;
     this.transcoder?.close();
     this.transcoder = null;
-    this.subscribers.clear();
-    feeds.forget(this.stream, this);
     this.options.log.info('transcoder stopped', { path: this.stream.path, reason });
+    const subs = [...this.subscribers];
+    this.subscribers.clear();
+    for (const s of subs) s.stopped(reason);
   }
 }

@@ -9,10 +9,9 @@ import { createLogger } from '../../../gateway/src/core/log.js';
 import { makeUnit, type AudioTrack, type MediaUnit, type Track, type VideoTrack } from '../../../gateway/src/core/media-unit.js';
 import type { ReaderSink, StreamStart } from '../../../gateway/src/core/reader.js';
 import { StreamRegistry } from '../../../gateway/src/core/stream-registry.js';
-import type { Stream } from '../../../gateway/src/core/stream.js';
 import { buildOpusHead } from '../../../gateway/src/codec/opus.js';
-import { addReaderWithAacAudio } from '../../../gateway/src/transcode/aac-audio-reader.js';
 import { AacFeed } from '../../../gateway/src/transcode/aac-feed.js';
+import { opusToAac } from '../../../gateway/src/transcode/renditions.js';
 import { expectedAudioSpecificConfig, OpusToAac } from '../../../gateway/src/transcode/opus-to-aac.js';
 import { encodeOpus, pcm16, tone } from '../../helpers/audio.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -63,14 +62,23 @@ afterEach(() => registry?.closeAll('test over'));
 function setup(lingerMs: number) {
   const logs: { msg: string; reason?: string }[] = [];
   const log = createLogger('info', (line) => logs.push(JSON.parse(line) as { msg: string }));
-  registry = new StreamRegistry({ allowTakeover: false, publisherIdleTimeoutMs: 60_000, maxBacklogBytes: 1 << 20, stuckTimeoutMs: 5000, gop: { maxBytes: 1 << 24, maxUnits: 4000 } }, log);
+  registry = new StreamRegistry(
+    {
+      allowTakeover: false,
+      publisherIdleTimeoutMs: 60_000,
+      maxBacklogBytes: 1 << 20,
+      stuckTimeoutMs: 5000,
+      gop: { maxBytes: 1 << 24, maxUnits: 4000 },
+      renditions: [opusToAac({ bitrate: 128_000, lingerMs, log })],
+    },
+    log,
+  );
   const stream = registry.publish('live/a', { id: 'p', protocol: 'test', remoteAddress: '', close: () => {} });
   stream.setTrack(video);
   stream.setTrack(opus);
-  const options = { feedFor: (s: Stream) => AacFeed.for(s, { bitrate: 128_000, lingerMs, log }), maxBacklogBytes: 1 << 20 };
   const attach = (id: string) => {
     const sink = new Sink();
-    const handle = addReaderWithAacAudio(stream, { id, protocol: 'http-flv', remoteAddress: '' }, sink, options);
+    const handle = stream.addReader({ id, protocol: 'http-flv', remoteAddress: '' }, sink, { audio: ['aac', 'mp3'] });
     return { sink, handle };
   };
   return { stream, logs, attach };

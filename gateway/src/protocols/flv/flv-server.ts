@@ -9,9 +9,9 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../../core/log.js';
 import { sessionId } from '../../core/log.js';
 import type { ReaderHandle } from '../../core/stream.js';
+import type { ReaderWants } from '../../core/rendition.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
 import type { HttpServer, RouteParams } from '../../http/http-server.js';
-import { addReaderWithAacAudio, type AacAudioOptions } from '../../transcode/aac-audio-reader.js';
 import { FlvReader, type FlvTransport } from './from-stream.js';
 
 const HTTP_CHUNK = Symbol('http-flv.chunk');
@@ -27,14 +27,15 @@ function httpChunk(data: Buffer): Buffer {
   return out;
 }
 
+/** FLV players play AAC and MP3: Opus audio reaches them as the stream's AAC rendition. */
+const FLV_WANTS: ReaderWants = { audio: ['aac', 'mp3'] };
+
 /** `/live/cam1.flv` → `live/cam1`. */
 export const FLV_ROUTE = /^\/(?<path>.+)\.flv$/;
 
 export interface FlvServerOptions {
   registry: StreamRegistry;
   log: Logger;
-  /** FLV carries AAC, not Opus: Opus audio reaches FLV readers through the stream's shared transcoder. */
-  aacAudio: AacAudioOptions;
 }
 
 export class FlvServer {
@@ -112,7 +113,7 @@ export class FlvServer {
     res.on('close', () => session.close('client closed'));
     res.on('error', (err) => session.close(`socket error: ${err.message}`, true));
     this.sessions.add(session);
-    handle = addReaderWithAacAudio(stream, { id, protocol: 'http-flv', remoteAddress: remote, query }, new FlvReader(transport, 'http-flv'), this.options.aacAudio);
+    handle = stream.addReader({ id, protocol: 'http-flv', remoteAddress: remote, query }, new FlvReader(transport, 'http-flv'), FLV_WANTS);
     log.info('play started');
   }
 
@@ -156,7 +157,7 @@ export class FlvServer {
       ws.on('error', (err) => session.close(`socket error: ${err.message}`, 1011));
       // Viewers have nothing to say; anything they send is ignored (bounded by maxPayload).
       this.sessions.add(session);
-      handle = addReaderWithAacAudio(stream, { id, protocol: 'ws-flv', remoteAddress: remote, query }, new FlvReader(transport, 'ws-flv'), this.options.aacAudio);
+      handle = stream.addReader({ id, protocol: 'ws-flv', remoteAddress: remote, query }, new FlvReader(transport, 'ws-flv'), FLV_WANTS);
       log.info('play started');
     });
   }

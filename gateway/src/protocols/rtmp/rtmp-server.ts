@@ -10,7 +10,6 @@ import { sessionId, type Logger } from '../../core/log.js';
 import type { PublisherInfo, ReaderHandle, Stream } from '../../core/stream.js';
 import { rtmpStreamPath } from '../../core/path.js';
 import type { StreamRegistry } from '../../core/stream-registry.js';
-import { addReaderWithAacAudio, type AacAudioOptions } from '../../transcode/aac-audio-reader.js';
 import { RtmpReader } from './from-stream.js';
 import { RtmpServerSession } from './server-session.js';
 import { RtmpToStream } from './to-stream.js';
@@ -21,8 +20,6 @@ export interface RtmpServerOptions {
   chunkSize: number;
   maxMessageSize: number;
   handshakeTimeoutMs: number;
-  /** RTMP players get AAC, not Opus: Opus audio reaches them through the stream's shared transcoder. */
-  aacAudio: AacAudioOptions;
 }
 
 export class RtmpServer {
@@ -212,7 +209,8 @@ class RtmpConnection {
       },
       this.options.chunkSize,
     );
-    const handle = addReaderWithAacAudio(stream, { id: `${this.id}/${streamId}`, protocol: 'rtmp', remoteAddress: this.remote, query }, reader, this.options.aacAudio);
+    // RTMP players play AAC and MP3: Opus audio reaches them as the stream's AAC rendition.
+    const handle = stream.addReader({ id: `${this.id}/${streamId}`, protocol: 'rtmp', remoteAddress: this.remote, query }, reader, { audio: ['aac', 'mp3'] });
     this.playing.set(streamId, { handle, reader, path });
     log.info('play started', { query: query ? 'present' : undefined });
   }

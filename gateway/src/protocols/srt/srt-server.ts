@@ -13,6 +13,7 @@ import { sessionId, type Logger } from '../../core/log.js';
 import { RefusalLog } from '../../core/refusal-log.js';
 import type { PublisherInfo, ReaderHandle, Stream } from '../../core/stream.js';
 import type { StreamRegistry } from '../../core/stream-registry.js';
+import type { OutputKind } from '../../core/stream-outputs.js';
 import { SrtConnection, type SrtConnectionStats } from './connection.js';
 import { SrtReader, TsMuxReader } from './from-stream.js';
 import { encodeHandshake, encryptionField, HandshakeType, parseHandshake, type Handshake } from './handshake.js';
@@ -82,6 +83,12 @@ interface Session {
   close(reason: string): void;
 }
 
+/**
+ * The stream's MPEG-TS muxer, shared by its SRT readers: each unit muxed once, its 1316-byte payloads
+ * sent to every reader. Stopped with the last SRT reader (a new one starts its continuity afresh).
+ */
+const TS_MUX: OutputKind<TsMuxReader> = { name: 'srt-mux', make: () => new TsMuxReader(), lingerMs: 0 };
+
 /** Timer period while a connection sends media (a reader): the sender's pacing is built on it (CREDIT_US). */
 const TICK_MS = 5;
 /**
@@ -99,8 +106,6 @@ export class SrtServer {
   private readonly bySocketId = new Map<number, Session>();
   private readonly byPeer = new Map<string, Session>();
   private readonly rejections = new Map<string, { packet: Buffer; at: number }>();
-  /** The TS muxer reader of each stream that has SRT readers, and how many it serves. */
-  private readonly muxers = new Map<Stream, { muxer: TsMuxReader; handle: ReaderHandle; readers: number }>();
   private timer: NodeJS.Timeout | null = null;
   private timerPeriod = 0;
   private readonly listenerSocketId = this.newSocketId();
@@ -349,34 +354,28 @@ export class SrtServer {
   }
 
   /**
-   * An SRT reader of `stream`: an ordinary reader of it, after the stream's TsMuxReader (attached
-   * with its first SRT reader, detached with its last).
+   * An SRT reader of `stream`: an ordinary reader of it, after the stream's MPEG-TS muxer (a
+   * per-stream output: started with its first SRT reader, stopped with its last).
    */
   private attachReader(stream: Stream, session: Session): { detach(): void } {
-    let mux = this.muxers.get(stream);
-    if (!mux) {
-      const muxer = new TsMuxReader();
-      const handle = stream.addReader({ id: `srt-mux-${session.id}`, protocol: 'srt-mux', remoteAddress: 'internal' }, muxer);
-      mux = { muxer, handle, readers: 0 };
-      this.muxers.set(stream, mux);
-      stream.on('end', () => this.muxers.delete(stream));
+    const mux = stream.outputs.use(TS_MUX);
+    let reader: ReaderHandle;
+    try {
+      reader = stream.addReader(
+        { id: session.id, protocol: 'srt', remoteAddress: session.info.remoteAddress, query: session.query },
+        new SrtReader(session.conn, mux.output),
+      );
+    } catch (err) {
+      mux.release();
+      throw err;
     }
-    const m = mux;
-    m.readers++;
-    const reader = stream.addReader(
-      { id: session.id, protocol: 'srt', remoteAddress: session.info.remoteAddress, query: session.query },
-      new SrtReader(session.conn, m.muxer),
-    );
     let detached = false;
     return {
       detach: () => {
         if (detached) return;
         detached = true;
         reader.close();
-        if (--m.readers === 0 && this.muxers.get(stream) === m) {
-          this.muxers.delete(stream);
-          m.handle.close();
-        }
+        mux.release();
       },
     };
   }

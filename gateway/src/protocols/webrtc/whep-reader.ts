@@ -6,7 +6,6 @@ import { RtpHeader, RtpPacket, type MediaStreamTrack } from './werift.js';
 import { latencyProbe } from '../../core/latency-probe.js';
 import { TIMESCALE, type MediaUnit, type StreamMetadata, type Track } from '../../core/media-unit.js';
 import type { ReaderSink, StreamStart } from '../../core/reader.js';
-import type { OpusPacket } from '../../transcode/aac-to-opus.js';
 import { videoPayloadsOf, type WebrtcVideoCodec } from './rtp-units.js';
 
 /** Gap left between the last frame of one publisher and the first of the next (≈ one video frame). */
@@ -53,7 +52,7 @@ export class WhepReader implements ReaderSink {
     if (track.kind === 'video') {
       return track.codec === this.videoCodec ? null : `this WebRTC viewer gets ${this.videoCodec.toUpperCase()} video: ${track.codec.toUpperCase()} is not carried`;
     }
-    // AAC reaches WebRTC viewers through the stream's AAC → Opus transcoder.
+    // AAC reaches WebRTC viewers as the stream's Opus rendition.
     return track.codec === 'opus' || track.codec === 'aac' ? null : `WebRTC viewers get Opus audio: ${track.codec.toUpperCase()} is not transcoded`;
   }
 
@@ -80,6 +79,8 @@ export class WhepReader implements ReaderSink {
       this.scheduleVideo();
     } else if (track.codec === 'opus') {
       this.sendOpus(unit.data, unit.pts, unit.receivedAt);
+      // For a rendition (AAC → Opus), `receivedAt` is when the AAC frame holding its start arrived.
+      latencyProbe()?.record('webrtc-audio', performance.now() - unit.receivedAt);
     }
   }
 
@@ -140,12 +141,6 @@ export class WhepReader implements ReaderSink {
       // The same without the deliberate lip-sync hold: what the gateway's own work adds.
       probe.record('webrtc-video-processing', Math.max(0, added - this.videoDelay()));
     }
-  }
-
-  /** An Opus frame from the stream's transcoder; `receivedAt`: when the AAC frame holding its start arrived. */
-  opus(packet: OpusPacket, receivedAt: number): void {
-    this.sendOpus(packet.data, packet.pts, receivedAt);
-    latencyProbe()?.record('webrtc-audio', performance.now() - receivedAt);
   }
 
   /** A new publisher (after `restart`): continue from the last time sent, one frame later. */

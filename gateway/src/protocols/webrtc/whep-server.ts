@@ -11,12 +11,10 @@ import { describeError, LimitError, ParseError } from '../../core/errors.js';
 import { bearerToken, contentType, problem, readBody } from './http-util.js';
 import { sessionId, type Logger } from '../../core/log.js';
 import { RefusalLog } from '../../core/refusal-log.js';
-import type { Stream } from '../../core/stream.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
 import { hasH264Mode1, hasOpus, MAX_SDP_BYTES, parseOfferMedia } from '../../format/sdp-offer.js';
 import { sendJson, type HttpServer } from '../../http/http-server.js';
 import { iceServersFor, linkHeader } from '../../nat/ice-servers.js';
-import { OpusFeed } from '../../transcode/opus-feed.js';
 import { WhepSession } from './whep-session.js';
 import { clientIp, type SessionSlot, type WebrtcSessionLimits } from './session-limits.js';
 import type { WebrtcOptions } from './peer-connection.js';
@@ -27,7 +25,6 @@ export interface WhepServerOptions {
   webrtc: WebrtcOptions;
   /** Shared with WHIP: how many sessions, and how many still negotiating per client address. */
   limits: WebrtcSessionLimits;
-  transcode: { opusBitrate: number; lingerMs: number; aacDecoder: 'wasm' | 'ffmpeg' };
 }
 
 const WHEP = /^\/(?<path>.+)\/whep$/;
@@ -50,11 +47,6 @@ export class WhepServer {
   }
 
   private readonly offPublish: () => void;
-
-  private opusFeedFor(stream: Stream): OpusFeed {
-    const t = this.options.transcode;
-    return OpusFeed.for(stream, { bitrate: t.opusBitrate, decoder: t.aacDecoder, lingerMs: t.lingerMs, log: this.options.log });
-  }
 
   register(http: HttpServer): void {
     http.route('POST', WHEP, (req, res, params) => this.onPost(req, res, params.path ?? ''));
@@ -157,7 +149,6 @@ export class WhepServer {
       remote,
       log,
       webrtc: this.options.webrtc,
-      opusFeedFor: (s) => this.opusFeedFor(s),
       bearer,
       videoCodec,
       slot: slot.hold(),

@@ -18,7 +18,6 @@ import type { WebrtcVideoCodec } from './rtp-units.js';
 import { createPeerConnection, type WebrtcOptions } from './peer-connection.js';
 import type { Logger } from '../../core/log.js';
 import type { ReaderHandle, Stream } from '../../core/stream.js';
-import type { OpusFeed } from '../../transcode/opus-feed.js';
 import { WhepReader } from './whep-reader.js';
 import type { SessionSlot } from './session-limits.js';
 
@@ -45,8 +44,6 @@ export interface WhepSessionContext {
   remote: string;
   log: Logger;
   webrtc: WebrtcOptions;
-  /** The stream's shared AAC → Opus transcoder. */
-  opusFeedFor: (stream: Stream) => OpusFeed;
   /** From `Authorization: Bearer …`, kept for authentication. */
   bearer?: string;
   /** What the stream's video is (VP8 only from a WHIP publisher), and so what this viewer gets. */
@@ -77,8 +74,6 @@ export class WhepSession {
   private senders: { video: RTCRtpSender; audio: RTCRtpSender } | null = null;
   private readonly reports = new MediaClockReports();
   private handle: ReaderHandle | null = null;
-  private unsubscribeOpus: (() => void) | null = null;
-  private offTrack: (() => void) | null = null;
   private republishTimer: NodeJS.Timeout | null = null;
   private iceTimer: NodeJS.Timeout | null;
   private closed = false;
@@ -192,23 +187,17 @@ export class WhepSession {
         if (sender) stampSenderReport(sender, this.reports.ntpOf(t90k, receivedAt));
       },
     });
-    const reader = this.reader;
-    this.handle = stream.addReader({ id: this.ctx.id, protocol: 'webrtc', remoteAddress: this.ctx.remote, bearer: this.ctx.bearer }, reader);
-    // AAC audio reaches WebRTC through the stream's transcoder (once its track is known); Opus
-    // sources pass through the reader itself.
-    const useFeed = (): boolean => {
-      if (this.unsubscribeOpus || !stream.tracks.some((t) => t.kind === 'audio' && t.codec === 'aac')) return false;
-      const feed = this.ctx.opusFeedFor(stream);
-      this.unsubscribeOpus = feed.subscribe((packet, receivedAt) => reader.opus(packet, receivedAt));
-      reader.videoDelay = () => feed.delayMs;
-      return true;
-    };
-    if (!useFeed()) {
-      const off = stream.on('track', () => {
-        if (useFeed()) off();
-      });
-      this.offTrack = off;
-    }
+    this.handle = this.addReader(stream, this.reader);
+  }
+
+  /**
+   * WebRTC viewers play Opus: AAC audio reaches them as the stream's Opus rendition, and their video
+   * is held back by the rendition's delay, so that lip sync holds.
+   */
+  private addReader(stream: Stream, reader: WhepReader): ReaderHandle {
+    const handle = stream.addReader({ id: this.ctx.id, protocol: 'webrtc', remoteAddress: this.ctx.remote, bearer: this.ctx.bearer }, reader, { audio: ['opus'] });
+    reader.videoDelay = () => handle.audioDelayMs?.() ?? 0;
+    return handle;
   }
 
   /** Detaches from an ended stream; waits for a new publisher, or closes. */
@@ -224,10 +213,6 @@ export class WhepSession {
     if (this.reader) this.reader.videoDelay = () => 0;
     this.handle?.close();
     this.handle = null;
-    this.unsubscribeOpus?.();
-    this.unsubscribeOpus = null;
-    this.offTrack?.();
-    this.offTrack = null;
   }
 
   /**
@@ -247,7 +232,7 @@ export class WhepSession {
     this.handle.close();
     this.handle = null;
     this.reader.restart();
-    this.handle = this.stream.addReader({ id: this.ctx.id, protocol: 'webrtc', remoteAddress: this.ctx.remote, bearer: this.ctx.bearer }, this.reader);
+    this.handle = this.addReader(this.stream, this.reader);
   }
 
   touch(): void {

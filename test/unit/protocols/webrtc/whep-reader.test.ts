@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { makeUnit, type VideoTrack } from '../../../../gateway/src/core/media-unit.js';
+import { makeUnit, type AudioTrack, type VideoTrack } from '../../../../gateway/src/core/media-unit.js';
 import type { MediaStreamTrack, RtpPacket } from '../../../../gateway/src/protocols/webrtc/werift.js';
 import { WhepReader } from '../../../../gateway/src/protocols/webrtc/whep-reader.js';
 import { sleep } from '../../../helpers/wait.js';
@@ -14,6 +14,9 @@ const SPS = Buffer.from('6742c00dd90141fb011000000300100000030320f142a480', 'hex
 const PPS = Buffer.from('68cb83cb20', 'hex');
 const avcc = Buffer.concat([Buffer.from('0142c00dffe10018', 'hex'), SPS, Buffer.from('0100' + '05', 'hex'), PPS]);
 const track: VideoTrack = { kind: 'video', id: 0, codec: 'h264', config: avcc, width: 320, height: 240 };
+const opusTrack: AudioTrack = { kind: 'audio', id: 1, codec: 'opus', config: null, sampleRate: 48000, channels: 2 };
+/** An Opus unit as the stream's AAC → Opus rendition gives it. */
+const opus = (ms: number, receivedAt: number) => makeUnit(opusTrack, ms * 90, ms * 90, true, Buffer.from('fc', 'hex'), receivedAt);
 
 function fakeTrack(log: { at: number; packet: RtpPacket }[]): MediaStreamTrack {
   return { writeRtp: (p: RtpPacket) => void log.push({ at: performance.now(), packet: p }) } as unknown as MediaStreamTrack;
@@ -49,11 +52,11 @@ test('audio waits while video catches up on the cached GOP, then starts with liv
   reader.start({ path: 'x', tracks: [track], metadata: null });
   const now = performance.now();
   for (let i = 0; i < 30; i++) reader.unit(frame(i * 33, i === 0, now - 1000 + i * 33));
-  reader.opus({ data: Buffer.from('fc', 'hex'), pts: 1000 * 90, samples: 960 }, performance.now());
+  reader.unit(opus(1000, performance.now()));
   assert.equal(audio.length, 0, 'no audio while video is behind');
   await sleep(400);
   reader.unit(frame(1000, false, performance.now())); // live again
-  reader.opus({ data: Buffer.from('fc', 'hex'), pts: 1020 * 90, samples: 960 }, performance.now());
+  reader.unit(opus(1020, performance.now()));
   assert.equal(audio.length, 1, 'audio flows with live video');
 });
 

@@ -1,5 +1,6 @@
 /**
- * addReaderWithAacAudio: what an FLV/RTMP reader of an Opus stream sees — the AAC track in place of
+ * The rendition reader (core/rendition-reader.ts) with the Opus → AAC maker: what an FLV/RTMP
+ * reader of an Opus stream sees — the AAC track in place of
  * the Opus one (announced before its config is known), no Opus units, the feed's AAC merged into the
  * replayed GOP and then live under back-pressure, and the feed released when the reader goes. The
  * feed is a stand-in here (the real one is tested in aac-feed.test.ts).
@@ -11,8 +12,9 @@ import { makeUnit, type AudioTrack, type MediaUnit, type StreamMetadata, type Tr
 import type { ReaderSink, StreamStart } from '../../../gateway/src/core/reader.js';
 import { StreamRegistry } from '../../../gateway/src/core/stream-registry.js';
 import type { Stream } from '../../../gateway/src/core/stream.js';
-import { addReaderWithAacAudio, type AacSource } from '../../../gateway/src/transcode/aac-audio-reader.js';
-import type { AacFeedSubscriber } from '../../../gateway/src/transcode/aac-feed.js';
+import { addRenditionReader } from '../../../gateway/src/core/rendition-reader.js';
+import type { RenditionSource, RenditionSubscriber } from '../../../gateway/src/core/rendition.js';
+import { opusToAac } from '../../../gateway/src/transcode/renditions.js';
 import { expectedAudioSpecificConfig } from '../../../gateway/src/transcode/opus-to-aac.js';
 
 const video: VideoTrack = { kind: 'video', id: 0, codec: 'h264', config: Buffer.from('01'), width: 2, height: 2 };
@@ -61,15 +63,15 @@ class FakeSink implements ReaderSink {
   }
 }
 
-class FakeFeed implements AacSource {
+class FakeFeed implements RenditionSource {
   track: AudioTrack | null = null;
   kept: MediaUnit[] = [];
-  readonly subscribers = new Set<AacFeedSubscriber>();
+  readonly subscribers = new Set<RenditionSubscriber>();
   subscribed = 0;
   recent(fromDts: number): MediaUnit[] {
     return this.kept.filter((u) => u.dts >= fromDts);
   }
-  subscribe(sub: AacFeedSubscriber): () => void {
+  subscribe(sub: RenditionSubscriber): () => void {
     this.subscribed++;
     this.subscribers.add(sub);
     return () => this.subscribers.delete(sub);
@@ -94,7 +96,15 @@ function setup(tracks: Track[]): { stream: Stream; feed: FakeFeed; attach: (id?:
   const feed = new FakeFeed();
   const attach = (id = 'r1') => {
     const sink = new FakeSink();
-    const handle = addReaderWithAacAudio(stream, { id, protocol: 'http-flv', remoteAddress: '' }, sink, { feedFor: () => feed, maxBacklogBytes: MAX_BACKLOG, retryMs: 50 });
+    const maker = opusToAac({ bitrate: 128_000, lingerMs: 1000, log: silentLogger });
+    const handle = addRenditionReader(stream, { id, protocol: 'http-flv', remoteAddress: '' }, sink, {
+      from: 'opus',
+      sourceFor: () => feed,
+      placeholder: maker.placeholder,
+      metadata: maker.metadata!,
+      maxBacklogBytes: MAX_BACKLOG,
+      retryMs: 50,
+    });
     return { sink, close: () => handle.close() };
   };
   return { stream, feed, attach };
@@ -102,7 +112,7 @@ function setup(tracks: Track[]): { stream: Stream; feed: FakeFeed; attach: (id?:
 
 afterEach(() => registry?.closeAll('test over'));
 
-describe('addReaderWithAacAudio', () => {
+describe('a reader of the Opus → AAC rendition', () => {
   test('non-Opus audio: an ordinary reader, no feed', () => {
     const { stream, feed, attach } = setup([video, aacIn]);
     const { sink } = attach();
