@@ -6,8 +6,8 @@
 // Two phases, so that the suite behaves the same on a loaded 2-core machine as on an idle one:
 // 1. every ordinary file, two at a time;
 // 2. the heavy files — those that start Chromium or WebRTC peers (they run in a loopback-only
-//    network namespace) — one at a time, with nothing else running: their timing assertions
-//    (bandwidth estimates, lip sync, stalls) must not share the CPU with another such file.
+//    network namespace), and load tests marked `@run-alone` — one at a time, with nothing else
+//    running: their timing assertions (bandwidth estimates, lip sync, stalls) must not share the CPU.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -26,9 +26,12 @@ function collect(dir) {
   return out;
 }
 
-/** A file that drives Chromium or WebRTC peers (see test/helpers/browser.ts and netns.ts). */
+/**
+ * A file that drives Chromium or WebRTC peers (see test/helpers/browser.ts and netns.ts), or that says
+ * `@run-alone` (a load test whose timing must not share the machine with another file).
+ */
 function isHeavy(file) {
-  return /\b(launchChromium|runInLoopbackNamespace)\(/.test(readFileSync(join(root, file), 'utf8'));
+  return /\b(launchChromium|runInLoopbackNamespace)\(|@run-alone\b/.test(readFileSync(join(root, file), 'utf8'));
 }
 
 function runFiles(files, concurrency) {

@@ -79,6 +79,7 @@ async function main(): Promise<number> {
       lines.push(`  play     http://${host}:${http}/live/cam1.flv   (HTTP-FLV)`);
       lines.push(`  play     ws://${host}:${http}/live/cam1.flv     (WS-FLV)`);
       if (gateway.whep) lines.push(`  play     http://${host}:${http}/live/cam1/whep  (WebRTC WHEP)`);
+      if (gateway.hls) lines.push(`  play     http://${host}:${http}/live/cam1/index.m3u8  (HLS, LL-HLS)`);
       lines.push(`  api      http://${host}:${http}/api/v1/streams`);
       if (gateway.web?.available) lines.push(`  sdk      http://${host}:${http}/sdk/livegate.js   (import { LivegatePlayer, LivegatePublisher } from it)`);
       if (gateway.web?.servesDemo) lines.push('', `  demo     http://${host}:${http}/   (streams, play, publish from the camera: use localhost or HTTPS for the camera)`);

@@ -15,6 +15,7 @@ import { SrtServer } from './protocols/srt/srt-server.js';
 import { WhepServer } from './protocols/webrtc/whep-server.js';
 import { aacToOpus, opusToAac } from './transcode/renditions.js';
 import { WhipServer } from './protocols/webrtc/whip-server.js';
+import { HlsServer } from './protocols/hls/hls-server.js';
 import { WebrtcSessionLimits } from './protocols/webrtc/session-limits.js';
 
 export interface GatewayOptions {
@@ -45,6 +46,7 @@ export class Gateway {
   readonly srt: SrtServer | null;
   readonly whep: WhepServer | null;
   readonly whip: WhipServer | null;
+  readonly hls: HlsServer | null;
   /** The SDK at /sdk/livegate.js and the demo at / (null without HTTP). */
   readonly web: WebAssets | null;
   private stopEvents: (() => void) | null = null;
@@ -88,14 +90,16 @@ export class Gateway {
         : null;
     this.whip = this.http && config.webrtc.enabled ? new WhipServer({ registry: this.registry, log: this.log, webrtc: config.webrtc, limits }) : null;
     this.web = this.http ? new WebAssets({ demo: config.http.demo, log: this.log }) : null;
+    this.hls = this.http && config.hls.enabled ? new HlsServer({ registry: this.registry, log: this.log, ...config.hls }) : null;
     if (this.http) {
       this.flv.register(this.http);
       this.whep?.register(this.http);
+      this.hls?.register(this.http);
       this.whip?.register(this.http);
       registerStreamsApi(this.http, this.registry);
       this.stopEvents = registerEventsApi(this.http, this.registry);
       registerInfoApi(this.http, () => ({
-        play: { webrtc: this.whep !== null, flv: true, hls: false },
+        play: { webrtc: this.whep !== null, flv: true, hls: this.hls !== null },
         publish: { webrtc: this.whip !== null, rtmp: config.rtmp.enabled, srt: config.srt.enabled },
         ports: { ...this.ports },
       }));

@@ -26,7 +26,8 @@ export interface PlayerOptions extends ServerOptions {
   reconnect?: BackoffOptions;
   /**
    * FLV and HLS: the most latency accepted (ms); over it the player catches up to the live edge by
-   * playing faster (≤ 1.1×), or by a seek when far over. Default 1000 for FLV, 3000 for HLS.
+   * playing faster (≤ 1.1×), or by a seek when far over. Default 1000 for FLV, 1500 for HLS (which
+   * otherwise plays the playlist's PART-HOLD-BACK behind live: 0.6 s with livegate's 200 ms parts).
    */
   targetLatencyMs?: number;
   /**
@@ -268,7 +269,8 @@ export class LivegatePlayer extends TypedEmitter<PlayerEvents> {
       server: this.options.server,
       path: this.options.path,
       token: this.options.token,
-      targetLatencyMs: this.options.targetLatencyMs ?? (rung === 'hls' ? 3000 : 1000),
+      targetLatencyMs: this.options.targetLatencyMs ?? (rung === 'hls' ? 1500 : 1000),
+      targetLatencyExplicit: this.options.targetLatencyMs !== undefined,
       liveEdgeMs: this.options.liveEdgeMs,
       jitterBufferTargetMs: this.options.jitterBufferTargetMs,
       iceServers: this.iceServers,

@@ -37,6 +37,21 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    hls: z
+      .object({
+        /** Serve every live path as (LL-)HLS at `/{path}/index.m3u8`. */
+        enabled: z.boolean().default(true),
+        /** Part target duration (ms): LL-HLS clients get media in pieces this long. */
+        partTargetMs: z.number().int().min(50).max(2000).default(200),
+        /** Least segment duration (ms); segments start at the first keyframe after it. */
+        segmentTargetMs: z.number().int().min(500).max(30_000).default(1000),
+        /** Complete segments kept in the window (and in memory). */
+        segmentCount: z.number().int().min(3).max(60).default(7),
+        /** A path's HLS muxer stops after this long without a request. */
+        idleTimeoutMs: z.number().int().positive().default(30_000),
+      })
+      .strict()
+      .prefault({}),
     webrtc: z
       .object({
         enabled: z.boolean().default(true),

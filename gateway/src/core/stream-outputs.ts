@@ -5,6 +5,7 @@
  * user shares it, and it stops `lingerMs` after the last one lets it go — or when the stream ends.
  */
 import type { ReaderSink } from './reader.js';
+import type { ReaderWants } from './rendition.js';
 import type { ReaderHandle, Stream } from './stream.js';
 
 /** What an output is and how to make one. */
@@ -16,6 +17,10 @@ export interface OutputKind<T extends ReaderSink> {
   readonly lingerMs: number;
   /** Called when the output stops (the stream ended, or the linger ran out). */
   stopped?(output: T, reason: string): void;
+  /** The codecs it takes (e.g. AAC audio: an Opus source's AAC rendition is made for it). */
+  readonly wants?: ReaderWants;
+  /** Figures for the API (bytes held, segments…). */
+  describe?(output: T): { [figure: string]: number };
 }
 
 /** One user's hold on an output. */
@@ -32,6 +37,8 @@ export interface OutputView {
   users: number;
   /** Whether its last user has gone and it is lingering. */
   lingering: boolean;
+  /** The output's own figures (e.g. the HLS window's segments and bytes). */
+  stats?: { [figure: string]: number };
 }
 
 interface Running {
@@ -54,7 +61,7 @@ export class StreamOutputs {
     let r = this.running.get(kind.name);
     if (!r) {
       const output = kind.make(this.stream);
-      const handle = this.stream.addReader({ id: `${kind.name}/${this.stream.path}`, protocol: kind.name, remoteAddress: 'internal' }, output);
+      const handle = this.stream.addReader({ id: `${kind.name}/${this.stream.path}`, protocol: kind.name, remoteAddress: 'internal' }, output, kind.wants);
       r = { kind: kind as OutputKind<ReaderSink>, output, handle, users: 0, linger: null };
       this.running.set(kind.name, r);
     }
@@ -82,7 +89,10 @@ export class StreamOutputs {
   }
 
   views(): OutputView[] {
-    return [...this.running.values()].map((r) => ({ name: r.kind.name, users: r.users, lingering: r.linger !== null }));
+    return [...this.running.values()].map((r) => {
+      const stats = r.kind.describe?.(r.output);
+      return { name: r.kind.name, users: r.users, lingering: r.linger !== null, ...(stats ? { stats } : {}) };
+    });
   }
 
   private stop(r: Running, reason: string): void {

@@ -9,6 +9,8 @@ export interface EngineOptions {
   token: string | undefined;
   /** Latency to hold for the MSE players (ms). */
   targetLatencyMs: number;
+  /** The page set `targetLatencyMs` itself (HLS then plays that far behind, not at the playlist's PART-HOLD-BACK). */
+  targetLatencyExplicit: boolean;
   /** FLV: where playback sits behind the newest data when caught up (ms); the engine's default when undefined. */
   liveEdgeMs: number | undefined;
   /** WebRTC: receiver jitter buffer target (ms), when asked for. */

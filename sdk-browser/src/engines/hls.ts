@@ -34,8 +34,10 @@ export class HlsEngine implements PlaybackEngine {
     if (!Hls.isSupported()) throw new LivegateError('unsupported', 'this browser cannot play HLS (no Media Source Extensions)');
     const token = this.o.token;
     const hls = new Hls({
+      // LL-HLS: hls.js plays PART-HOLD-BACK behind live with blocking playlist reloads and preload
+      // hints; a latency the page asked for replaces that target.
       lowLatencyMode: true,
-      liveSyncDuration: Math.max(0.5, this.o.targetLatencyMs / 1000),
+      ...(this.o.targetLatencyExplicit ? { liveSyncDuration: Math.max(0.5, this.o.targetLatencyMs / 1000) } : {}),
       backBufferLength: 10,
       ...(token ? { xhrSetup: (xhr: XMLHttpRequest) => xhr.setRequestHeader('Authorization', `Bearer ${token}`) } : {}),
     });
