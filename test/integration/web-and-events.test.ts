@@ -124,7 +124,7 @@ describe('SDK, demo, info and events over HTTP', () => {
       ports: { rtmp: number; http: number };
     };
     assert.equal(info.name, 'livegate');
-    assert.deepEqual(info.play, { webrtc: false, flv: true, hls: false });
+    assert.deepEqual(info.play, { webrtc: false, flv: true, hls: true });
     assert.equal(info.publish.rtmp, true);
     assert.equal(info.ports.rtmp, gw.rtmpPort);
     assert.equal(info.ports.http, gw.httpPort);

@@ -191,6 +191,11 @@ export class HlsMuxer implements ReaderSink {
     return first ? this.segmentList[msn - first.msn] : undefined;
   }
 
+  /** At least one complete segment in the window (what a player without LL-HLS needs). */
+  get hasSegment(): boolean {
+    return this.segmentList.some((s) => s.complete);
+  }
+
   get hasPart(): boolean {
     return this.nextPartSeq > 0 && this.segmentList.some((s) => s.parts.length > 0);
   }

@@ -71,6 +71,12 @@ export class HlsServer {
     if (file === 'index.m3u8' || file === 'stream.m3u8') {
       // A new muxer starts on the cached GOP: its first part is there at once, or a part target later.
       if (!(await muxer.whenReady(() => muxer.hasPart, FIRST_PART_WAIT_MS))) return text(res, 503, 'no media yet', { 'Retry-After': '1' });
+      // A playlist without a complete segment is the end of the road for a player that does not know
+      // parts (ffmpeg gives up on it): a plain request waits for the first segment, which ends at the
+      // next keyframe (the muxer starts on the cached GOP, so in less than a GOP; at once afterwards).
+      if (file === 'stream.m3u8' && !url.searchParams.has('_HLS_msn') && !(await muxer.whenReady(() => muxer.hasSegment, FIRST_PART_WAIT_MS))) {
+        return text(res, 503, 'no complete segment yet', { 'Retry-After': '1' });
+      }
       if (file === 'index.m3u8') {
         const body = muxer.multivariant(`stream.m3u8${url.search}`);
         return body ? send(res, 200, PLAYLIST_TYPE, Buffer.from(body), 'no-cache') : text(res, 503, 'no media yet', { 'Retry-After': '1' });

@@ -1,0 +1,162 @@
+/**
+ * Acceptance (issue 12): LL-HLS in headless Chromium, in a loopback-only network namespace.
+ * - hls.js (its own build, low-latency mode) plays ffmpeg's RTMP H264 + AAC stream from
+ *   `/{path}/index.m3u8`: frames at the published size, the 1 kHz tone, `hls.latency` under 1.5 s
+ *   with 200 ms parts.
+ * - The SDK's HLS rung (the demo's play page, protocol HLS) plays the same stream, with sound.
+ * - A WHIP publisher (Chromium's fake camera and microphone: H264 + Opus) plays over HLS with sound:
+ *   its Opus reaches HLS as the stream's AAC rendition.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { FAKE_MEDIA_FLAGS, launchChromium, readModule, serveStatic, WEBRTC_FLAGS } from '../helpers/browser.js';
+import { openPlayer, playing, probe, view } from '../helpers/demo-page.js';
+import { publish, type Publisher } from '../helpers/ffmpeg.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { IN_LOOPBACK_NETNS, runInLoopbackNamespace } from '../helpers/netns.js';
+import { requireTools } from '../helpers/tools.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** A page with hls.js alone: the element has the demo's id, so the demo's frame and sound probe works on it. */
+const HLS_PAGE = `<!doctype html><meta charset="utf-8"><video id="play-video" autoplay playsinline></video>
+<script src="/hls.js"></script>
+<script>
+  window.play = (url) => {
+    const video = document.getElementById('play-video');
+    const hls = new Hls({ lowLatencyMode: true });
+    window.hls = hls;
+    window.hlsErrors = [];
+    hls.on(Hls.Events.ERROR, (_e, d) => window.hlsErrors.push(d.details + (d.fatal ? ' (fatal)' : '')));
+    hls.loadSource(url);
+    hls.attachMedia(video);
+    video.play().catch(() => {});
+  };
+</script>`;
+
+interface HlsView {
+  presented: number;
+  peak: number;
+  toneHz: number;
+  width: number;
+  height: number;
+  latency: number;
+  lowLatency: boolean;
+  errors: string[];
+}
+
+function hlsView(page: Page): Promise<HlsView> {
+  return page.evaluate(() => {
+    const w = window as unknown as { hls: { latency: number; lowLatencyMode: boolean }; hlsErrors: string[]; probe?: { presented: number; peak: number; toneHz: number } };
+    const v = document.getElementById('play-video') as HTMLVideoElement;
+    return {
+      presented: w.probe?.presented ?? 0,
+      peak: w.probe?.peak ?? 0,
+      toneHz: w.probe?.toneHz ?? 0,
+      width: v.videoWidth,
+      height: v.videoHeight,
+      latency: w.hls.latency,
+      lowLatency: w.hls.lowLatencyMode,
+      errors: w.hlsErrors,
+    };
+  });
+}
+
+if (!IN_LOOPBACK_NETNS) {
+  test('LL-HLS in Chromium (run in a loopback-only network namespace)', { timeout: 300_000 }, async (t) => {
+    if (!requireTools(t, 'ffmpeg', 'chromium', 'unshare', 'ip')) return;
+    const { code, output } = await runInLoopbackNamespace(import.meta.url);
+    t.diagnostic(output.split('\n').filter((l) => /✔|✖|ℹ|Error|error|expected|actual/.test(l)).slice(0, 60).join('\n'));
+    assert.equal(code, 0, output.slice(-5000));
+  });
+} else {
+  describe('LL-HLS in Chromium', { concurrency: false }, () => {
+    let gw: TestGateway;
+    let browser: Browser;
+    let source: Publisher;
+
+    before(async () => {
+      gw = await startGateway({ webrtc: { additionalHosts: ['127.0.0.1'] }, hls: { partTargetMs: 200, segmentTargetMs: 1000 } });
+      await gw.gateway.web!.load();
+      browser = await launchChromium([...WEBRTC_FLAGS, ...FAKE_MEDIA_FLAGS, '--autoplay-policy=no-user-gesture-required']);
+      source = publish(gw.rtmpUrl('live/hls'), { size: '640x360', rate: 25, gop: 25 });
+      await waitFor(() => gw.gateway.registry.get('live/hls')?.tracks.length === 2, 10_000, 'the ffmpeg source live');
+    });
+    after(async () => {
+      await source?.stop();
+      await browser?.close();
+      await gw?.close();
+    });
+
+    test('hls.js in low-latency mode: frames at 640x360, the 1 kHz tone, latency under 1.5 s', async (t) => {
+      const site = await serveStatic({ '/': ['text/html', HLS_PAGE], '/hls.js': ['text/javascript', readModule('hls.js/dist/hls.min.js')] });
+      try {
+        const page = await (await browser.newContext()).newPage();
+        await page.goto(site.url + '/');
+        await page.evaluate((url) => (window as unknown as { play(u: string): void }).play(url), gw.httpUrl('live/hls/index.m3u8'));
+        await probe(page);
+        let last: HlsView | null = null;
+        await waitFor(
+          async () => {
+            last = await hlsView(page);
+            return last.presented > 50 && last.width === 640 && Math.abs(last.toneHz - 1000) < 30 ? true : null;
+          },
+          20_000,
+          'frames and the tone',
+          100,
+        ).catch((err: Error) => {
+          throw new Error(`${err.message}: ${JSON.stringify(last)}`);
+        });
+        // Latency once settled: hls.js measures it from EXT-X-PROGRAM-DATE-TIME and the playhead.
+        await new Promise((r) => setTimeout(r, 4000));
+        const settled = await hlsView(page);
+        assert.equal(settled.lowLatency, true);
+        assert.equal(settled.height, 360);
+        assert.ok(settled.latency > 0 && settled.latency < 1.5, `hls.latency ${settled.latency.toFixed(3)} s`);
+        assert.deepEqual(settled.errors.filter((e) => e.includes('fatal')), []);
+        t.diagnostic(`hls.js: latency ${settled.latency.toFixed(3)} s, tone ${settled.toneHz.toFixed(0)} Hz, ${settled.presented} frames, non-fatal errors: ${settled.errors.join(', ') || 'none'}`);
+        await page.context().close();
+      } finally {
+        site.server.close();
+      }
+    });
+
+    test('the SDK\'s HLS rung (the demo\'s play page) plays it with sound, latency under 1.5 s', async (t) => {
+      const player = await openPlayer(browser, gw, 'live/hls', 'hls');
+      const v = await playing(player.page, 'hls', 20_000);
+      assert.equal(v.width, 640);
+      await new Promise((r) => setTimeout(r, 3000));
+      const now = await view(player.page);
+      assert.ok(now.latencyMs !== null && now.latencyMs < 1500, `latency ${now.latencyMs} ms`);
+      assert.ok(Math.abs(now.toneHz - 1000) < 30, `tone ${now.toneHz} Hz`);
+      assert.ok(player.requests.some((u) => u.includes('/live/hls/stream.m3u8?_HLS_msn=')), 'blocking playlist reloads');
+      t.diagnostic(`SDK HLS rung: latency ${now.latencyMs} ms`);
+      await player.context.close();
+    });
+
+    test('a WHIP publisher (fake camera, Opus) plays over HLS with sound, from the AAC rendition', async () => {
+      const publisher = await (await browser.newContext()).newPage();
+      await publisher.goto(gw.httpUrl(''));
+      await publisher.evaluate(async () => {
+        const sdk = (await import('/sdk/livegate.js' as string)) as typeof import('@livegate/sdk');
+        const p = new sdk.LivegatePublisher({ server: location.origin, path: 'live/cam' });
+        await p.start({ width: 640, height: 360 });
+        (window as unknown as { publisher: unknown }).publisher = p;
+      });
+      const stream = await waitFor(() => {
+        const s = gw.gateway.registry.get('live/cam');
+        return s && s.tracks.length === 2 ? s : null;
+      }, 15_000, 'the WHIP stream with two tracks');
+      assert.deepEqual(stream.tracks.map((x) => x.codec).sort(), ['h264', 'opus']);
+      const player = await openPlayer(browser, gw, 'live/cam', 'hls');
+      const v = await playing(player.page, 'hls', 30_000);
+      assert.ok(v.peak > 0.05, `peak ${v.peak}`);
+      const index = await (await fetch(gw.httpUrl('live/cam/index.m3u8'))).text();
+      assert.match(index, /CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2"/);
+      const api = (await (await fetch(gw.httpUrl('api/v1/streams/live/cam'))).json()) as { transcoders: { from: string; to: string }[] };
+      assert.ok(api.transcoders.some((x) => x.from === 'opus' && x.to === 'aac'));
+      await player.context.close();
+      await publisher.context().close();
+    });
+  });
+}
