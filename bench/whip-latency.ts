@@ -42,7 +42,7 @@ if (process.env.LIVEGATE_NETNS !== '1') {
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 4);
 const [WIDTH, HEIGHT] = (process.env.BENCH_SIZE ?? '640x360').split('x').map(Number) as [number, number];
-const PHASES = (process.env.BENCH_PHASES ?? 'whep,ws-flv,sdk-whep,sdk-ws-flv').split(',');
+const PHASES = (process.env.BENCH_PHASES ?? 'whep,ws-flv,sdk-whep,sdk-ws-flv,sdk-hls').split(',');
 /** The SDK player's targetLatencyMs for FLV (BENCH_SDK_TARGET_MS; the SDK's default when unset). */
 const SDK_TARGET_MS = process.env.BENCH_SDK_TARGET_MS ? Number(process.env.BENCH_SDK_TARGET_MS) : undefined;
 /** The SDK player's liveEdgeMs for FLV (BENCH_SDK_EDGE_MS; the SDK's default when unset). */
@@ -437,13 +437,17 @@ for (const phase of PHASES) {
     await page.goto(site.url + '/flv');
     await page.evaluate(([url, config]) => (window as unknown as W).play!(url, config), [`ws://${http}/${STREAM}.flv`, MPEGTS_CONFIG] as const);
     results.push(await measure('WHIP → WS-FLV (mpegts.js)', page, false));
+  } else if (phase === 'sdk-hls') {
+    await page.goto(site.url + '/sdk');
+    await page.evaluate(([server]) => (window as unknown as W).play!(server, 'hls', 0, 0), [`http://${http}`] as const);
+    results.push(await measure('WHIP → LL-HLS (SDK, hls.js)', page, false));
   } else if (phase === 'sdk-whep' || phase === 'sdk-ws-flv') {
     await page.goto(site.url + '/sdk');
     const protocol = phase === 'sdk-whep' ? 'webrtc' : 'flv';
     await page.evaluate(([server, p, target, edge]) => (window as unknown as W).play!(server, p, target, edge), [`http://${http}`, protocol, SDK_TARGET_MS ?? 0, SDK_EDGE_MS ?? 0] as const);
     const options = [SDK_TARGET_MS ? `target ${SDK_TARGET_MS} ms` : '', SDK_EDGE_MS ? `edge ${SDK_EDGE_MS} ms` : ''].filter(Boolean).join(', ');
     results.push(await measure(phase === 'sdk-whep' ? 'WHIP → WHEP (SDK)' : `WHIP → WS-FLV (SDK${options ? `, ${options}` : ''})`, page, phase === 'sdk-whep'));
-  } else throw new Error(`unknown phase ${phase} (whep, ws-flv, sdk-whep, sdk-ws-flv)`);
+  } else throw new Error(`unknown phase ${phase} (whep, ws-flv, sdk-whep, sdk-ws-flv, sdk-hls)`);
   console.log(JSON.stringify(results.at(-1)));
   await page.close();
   await sleep(500);

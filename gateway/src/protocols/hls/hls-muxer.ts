@@ -100,6 +100,8 @@ export class HlsMuxer implements ReaderSink {
   private stopped = false;
   /** Bytes of every part in the window. */
   bytes = 0;
+  /** performance.now() when the newest part was cut (the latency probe measures delivery from it). */
+  lastPartAt = 0;
   partsMade = 0;
 
   constructor(
@@ -415,6 +417,7 @@ export class HlsMuxer implements ReaderSink {
       cur.parts.push({ seq: this.nextPartSeq++, duration, independent, data });
       cur.duration += duration;
       this.bytes += data.length;
+      this.lastPartAt = performance.now();
       this.partsMade++;
     }
     this.pendingVideo = [];

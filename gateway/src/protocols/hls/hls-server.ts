@@ -5,6 +5,7 @@
  * output), started by the first request and stopped `hls.idleTimeoutMs` after the last.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { latencyProbe } from '../../core/latency-probe.js';
 import type { Logger } from '../../core/log.js';
 import type { OutputKind } from '../../core/stream-outputs.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
@@ -130,7 +131,10 @@ export class HlsServer {
         if (muxer.lastMsn > msn || s?.complete) return true;
         return part !== null && s !== undefined && s.parts.length > part;
       };
+      const waited = !ready();
       if (!(await muxer.whenReady(ready, this.blockingWaitMs(muxer)))) return text(res, 503, 'the requested part did not come in time', { 'Retry-After': '1' });
+      // A held request: how long after its part was cut the playlist is written (benchmarks).
+      if (waited) latencyProbe()?.record('hls-playlist', performance.now() - muxer.lastPartAt);
     }
     send(res, 200, PLAYLIST_TYPE, muxer.playlist(skipText !== null), 'no-cache');
   }
