@@ -49,6 +49,8 @@ export const configSchema = z
         segmentCount: z.number().int().min(3).max(60).default(7),
         /** A path's HLS muxer stops after this long without a request. */
         idleTimeoutMs: z.number().int().positive().default(30_000),
+        /** `fmp4`: fMP4/CMAF with LL-HLS parts; `mpegts`: classic MPEG-TS segments for old players. */
+        variant: z.enum(['fmp4', 'mpegts']).default('fmp4'),
       })
       .strict()
       .prefault({}),

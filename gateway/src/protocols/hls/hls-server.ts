@@ -11,15 +11,19 @@ import type { OutputKind } from '../../core/stream-outputs.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
 import type { HttpServer, RouteParams } from '../../http/http-server.js';
 import { HlsMuxer, type HlsMuxerOptions, type HlsPart } from './hls-muxer.js';
+import { HlsTsMuxer } from './hls-ts-muxer.js';
 
 export interface HlsServerOptions extends HlsMuxerOptions {
+  /** `fmp4` (LL-HLS) or `mpegts` (classic segments). */
+  variant: 'fmp4' | 'mpegts';
   registry: StreamRegistry;
   log: Logger;
   /** The muxer of a path stops this long after its last request. */
   idleTimeoutMs: number;
 }
 
-const HLS_FILE = /^\/(?<path>.+)\/(?<file>index\.m3u8|stream\.m3u8|[0-9a-f]{8}-(?:init\d{1,6}\.mp4|[sp]\d{1,15}\.m4s))$/;
+const HLS_FILE = /^\/(?<path>.+)\/(?<file>index\.m3u8|stream\.m3u8|[0-9a-f]{8}-(?:init\d{1,6}\.mp4|[sp]\d{1,15}\.m4s|t\d{1,15}\.ts))$/;
+const TS_FILE = /^(?<id>[0-9a-f]{8})-t(?<n>\d+)\.ts$/;
 const MEDIA_FILE = /^(?<id>[0-9a-f]{8})-(?:init(?<init>\d+)\.mp4|(?<kind>[sp])(?<n>\d+)\.m4s)$/;
 /** Blocking-reload query values: decimal integers, no sign, within what a playlist can hold. */
 const DECIMAL = /^\d{1,15}$/;
@@ -32,6 +36,7 @@ const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
 
 export class HlsServer {
   private readonly kind: OutputKind<HlsMuxer>;
+  private readonly tsKind: OutputKind<HlsTsMuxer>;
 
   constructor(private readonly options: HlsServerOptions) {
     this.kind = {
@@ -44,6 +49,14 @@ export class HlsServer {
         muxer.stop(reason);
         options.log.info('hls muxer stopped', { reason, parts: muxer.partsMade });
       },
+      describe: (muxer) => ({ ...muxer.stats, waiting: muxer.waiting }),
+    };
+    this.tsKind = {
+      name: 'hls-ts',
+      lingerMs: options.idleTimeoutMs,
+      wants: { audio: ['aac', 'mp3'] },
+      make: (stream) => new HlsTsMuxer(stream, { segmentTargetMs: options.segmentTargetMs, segmentCount: options.segmentCount }),
+      stopped: (muxer, reason) => muxer.stop(reason),
       describe: (muxer) => ({ ...muxer.stats, waiting: muxer.waiting }),
     };
   }
@@ -60,6 +73,15 @@ export class HlsServer {
     if (!path) return text(res, 400, 'bad path');
     const stream = this.options.registry.get(path);
     if (!stream) return text(res, 404, `stream "${path}" is not live`);
+    if (this.options.variant === 'mpegts') {
+      const ts = stream.outputs.use(this.tsKind);
+      try {
+        await this.serveTs(ts.output, params.file ?? '', url, res);
+      } finally {
+        ts.release();
+      }
+      return;
+    }
     const lease = stream.outputs.use(this.kind);
     try {
       await this.serve(lease.output, params.file ?? '', url, res);
@@ -104,6 +126,22 @@ export class HlsServer {
     if (n === current && !(await muxer.whenReady(() => muxer.segment(n)?.complete === true, waitMs))) return text(res, 503, 'segment not ready', { 'Retry-After': '1' });
     const segment = muxer.segment(n);
     return segment?.complete ? sendParts(res, segment.parts) : text(res, 404, 'no such segment');
+  }
+
+  /** The classic variant: a plain playlist of complete MPEG-TS segments, and the segments. */
+  private async serveTs(muxer: HlsTsMuxer, file: string, url: URL, res: ServerResponse): Promise<void> {
+    if (file === 'index.m3u8' || file === 'stream.m3u8') {
+      if (!(await muxer.whenReady(() => muxer.hasSegment, FIRST_PART_WAIT_MS))) return text(res, 503, 'no complete segment yet', { 'Retry-After': '1' });
+      const body = file === 'index.m3u8' ? muxer.multivariant(`stream.m3u8${url.search}`) : muxer.playlist();
+      return send(res, 200, PLAYLIST_TYPE, Buffer.from(body), 'no-cache');
+    }
+    const m = TS_FILE.exec(file)?.groups;
+    const segment = m && m.id === muxer.id ? muxer.segment(Number(m.n)) : undefined;
+    if (!segment?.complete) return text(res, 404, 'no such segment (reload the playlist)');
+    if (res.destroyed) return;
+    res.writeHead(200, ['Content-Type', 'video/mp2t', 'Content-Length', String(segment.bytes), 'Cache-Control', 'public, max-age=60']);
+    for (const c of segment.chunks) res.write(c);
+    res.end();
   }
 
   /** RFC 8216bis §6.2.5.2: bad or too-far blocking requests get 400; those not met in time, 503. */

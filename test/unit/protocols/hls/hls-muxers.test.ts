@@ -1,0 +1,98 @@
+/**
+ * The HLS muxers fed unit by unit (no network): where parts and segments are cut, what a blocked
+ * request waits for, the window and its memory; and the classic MPEG-TS variant's segments.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, test } from 'node:test';
+import { silentLogger } from '../../../../gateway/src/core/log.js';
+import { makeUnit, type AudioTrack, type VideoTrack } from '../../../../gateway/src/core/media-unit.js';
+import { StreamRegistry } from '../../../../gateway/src/core/stream-registry.js';
+import type { Stream } from '../../../../gateway/src/core/stream.js';
+import { HlsMuxer } from '../../../../gateway/src/protocols/hls/hls-muxer.js';
+import { HlsTsMuxer } from '../../../../gateway/src/protocols/hls/hls-ts-muxer.js';
+import { knownVideo } from '../../../helpers/h264-source.js';
+import { buildAvcC } from '../../../../gateway/src/codec/h264.js';
+import { joinLengthPrefixed } from '../../../../gateway/src/codec/nal-units.js';
+
+const { aus, sps, pps } = knownVideo();
+const video: VideoTrack = { kind: 'video', id: 0, codec: 'h264', config: buildAvcC({ sps: [sps], pps: [pps] }), width: 320, height: 240 };
+const audio: AudioTrack = { kind: 'audio', id: 1, codec: 'aac', config: Buffer.from('1188', 'hex'), sampleRate: 48000, channels: 1 };
+const frames = aus.map((au) => ({ key: au.keyframe, data: joinLengthPrefixed(au.nals.filter((n) => ![7, 8].includes(n[0]! & 0x1f))) }));
+
+let registry: StreamRegistry;
+afterEach(() => registry?.closeAll('test over'));
+
+function live(): Stream {
+  registry = new StreamRegistry({ allowTakeover: false, publisherIdleTimeoutMs: 60_000, maxBacklogBytes: 1 << 24, stuckTimeoutMs: 5000, gop: { maxBytes: 1 << 24, maxUnits: 4000 } }, silentLogger);
+  const stream = registry.publish('live/m', { id: 'p', protocol: 'test', remoteAddress: '', close: () => {} });
+  stream.setTrack(video);
+  stream.setTrack(audio);
+  return stream;
+}
+
+/** Frame i of the clip (25 fps, keyframe every 25) at time i × 40 ms, with the AAC frames up to it. */
+function pushFrames(stream: Stream, from: number, to: number): void {
+  for (let i = from; i < to; i++) {
+    const dts = i * 3600;
+    for (let a = Math.ceil((i - 1) * 3600 / 1920 + 1e-9); a * 1920 <= dts; a++) if (i > 0 || a === 0) stream.push(makeUnit(audio, a * 1920, a * 1920, true, Buffer.alloc(20)));
+    const f = frames[i % frames.length]!;
+    stream.push(makeUnit(video, dts, dts, f.key, f.data));
+  }
+}
+
+test('parts of at most 200 ms cut at frame boundaries; segments at the keyframe after 1 s; a window of segmentCount', () => {
+  const stream = live();
+  const muxer = new HlsMuxer(stream, { partTargetMs: 200, segmentTargetMs: 1000, segmentCount: 3 });
+  stream.addReader({ id: 'hls', protocol: 'hls', remoteAddress: '' }, muxer);
+  pushFrames(stream, 0, 25 * 6 + 1);
+  const segments = muxer.segments;
+  assert.deepEqual(segments.map((s) => s.msn), [3, 4, 5, 6], 'three complete segments and the one being written');
+  for (const s of segments.filter((x) => x.complete)) {
+    assert.equal(s.parts.length, 5, '1 s of 25 fps in parts of 5 frames');
+    assert.ok(Math.abs(s.duration - 1) < 1e-9);
+    assert.deepEqual(s.parts.map((p) => p.independent), [true, false, false, false, false]);
+    for (const p of s.parts) assert.ok(Math.abs(p.duration - 0.2) < 1e-9);
+  }
+  const seqs = segments.flatMap((s) => s.parts.map((p) => p.seq));
+  assert.deepEqual(seqs, seqs.map((_, i) => seqs[0]! + i), 'parts numbered across segments without a hole');
+  assert.equal(muxer.bytes, segments.reduce((n, s) => n + s.parts.reduce((m, p) => m + p.data.length, 0), 0), 'memory counts the window exactly');
+  const text = muxer.playlist(false).toString();
+  assert.match(text, /#EXT-X-MEDIA-SEQUENCE:3\n/);
+  assert.match(text, new RegExp(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${muxer.id}-p${muxer.nextPart}\\.m4s"`));
+});
+
+test('a blocked request resolves when its part is cut, times out otherwise, and is answered false when the muxer stops', async () => {
+  const stream = live();
+  const muxer = new HlsMuxer(stream, { partTargetMs: 200, segmentTargetMs: 1000, segmentCount: 3 });
+  stream.addReader({ id: 'hls', protocol: 'hls', remoteAddress: '' }, muxer);
+  pushFrames(stream, 0, 10);
+  const next = muxer.nextPart;
+  const waiting = muxer.whenReady(() => muxer.part(next) !== undefined, 5000);
+  assert.equal(muxer.waiting, 1);
+  pushFrames(stream, 10, 16);
+  assert.equal(await waiting, true);
+  assert.equal(await muxer.whenReady(() => false, 30), false, 'timed out');
+  const stopped = muxer.whenReady(() => false, 5000);
+  muxer.stop('test');
+  assert.equal(await stopped, false);
+  assert.equal(muxer.waiting, 0);
+});
+
+test('the MPEG-TS variant: segments of whole TS packets from a keyframe (PAT first), at the keyframe after 1 s', () => {
+  const stream = live();
+  const muxer = new HlsTsMuxer(stream, { segmentTargetMs: 1000, segmentCount: 3 });
+  stream.addReader({ id: 'hls-ts', protocol: 'hls-ts', remoteAddress: '' }, muxer);
+  pushFrames(stream, 3, 25 * 4 + 1); // starts mid-GOP: the first segment waits for a keyframe
+  const text = muxer.playlist();
+  const msns = [...text.matchAll(/-t(\d+)\.ts/g)].map((m) => Number(m[1]));
+  assert.deepEqual(msns, [0, 1, 2]);
+  for (const msn of msns) {
+    const s = muxer.segment(msn)!;
+    const bytes = Buffer.concat(s.chunks);
+    assert.equal(bytes.length % 188, 0);
+    assert.equal(bytes[0], 0x47);
+    assert.equal(((bytes[1]! & 0x1f) << 8) | bytes[2]!, 0, 'the PAT first');
+    assert.ok(Math.abs(s.duration - 1) < 1e-9);
+  }
+  assert.match(text, /^#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n/);
+});
