@@ -354,14 +354,16 @@ async function capture(s: PublishSettings): Promise<MediaStream> {
   }
 }
 
-/** Puts `codec` first (with its retransmission format), the other of H264/VP8 after it. */
+/** Puts `codec` first (with its retransmission format); H264 keeps VP8 after it as a fallback, VP8 goes alone. */
 function preferVideoCodec(t: RTCRtpTransceiver, codec: 'h264' | 'vp8'): void {
   const caps = typeof RTCRtpSender !== 'undefined' ? RTCRtpSender.getCapabilities?.('video') : null;
   if (!caps || typeof t.setCodecPreferences !== 'function') return;
   const rank = (c: RTCRtpCodec): number => {
     const name = c.mimeType.toLowerCase();
     if (name === `video/${codec}`) return /packetization-mode=1/.test(c.sdpFmtpLine ?? '') || codec === 'vp8' ? 0 : 1;
-    if (name === 'video/h264' || name === 'video/vp8') return 2;
+    // H264 falls back to VP8 (a browser without H264); asked for VP8, the page gets VP8 only: the
+    // gateway's answer prefers H264 whenever it is offered.
+    if (name === 'video/vp8') return 2;
     if (name === 'video/rtx') return 3;
     return 9;
   };

@@ -6,6 +6,8 @@
  * - The SDK's HLS rung (the demo's play page, protocol HLS) plays the same stream, with sound.
  * - A WHIP publisher (Chromium's fake camera and microphone: H264 + Opus) plays over HLS with sound:
  *   its Opus reaches HLS as the stream's AAC rendition.
+ * - A VP8 WHIP publisher is served audio only: the playlist names AAC alone, and the API says why the
+ *   video is left out.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -24,7 +26,8 @@ const HLS_PAGE = `<!doctype html><meta charset="utf-8"><video id="play-video" au
 <script>
   window.play = (url) => {
     const video = document.getElementById('play-video');
-    const hls = new Hls({ lowLatencyMode: true });
+    // Low-latency mode, and allowed to play up to 1.2× to get back to PART-HOLD-BACK after a stall.
+    const hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.2 });
     window.hls = hls;
     window.hlsErrors = [];
     hls.on(Hls.Events.ERROR, (_e, d) => window.hlsErrors.push(d.details + (d.fatal ? ' (fatal)' : '')));
@@ -156,6 +159,30 @@ if (!IN_LOOPBACK_NETNS) {
       const api = (await (await fetch(gw.httpUrl('api/v1/streams/live/cam'))).json()) as { transcoders: { from: string; to: string }[] };
       assert.ok(api.transcoders.some((x) => x.from === 'opus' && x.to === 'aac'));
       await player.context.close();
+      await publisher.context().close();
+    });
+
+    test('a VP8 WHIP publisher is served over HLS audio only, said in the playlist and in the API', async () => {
+      const publisher = await (await browser.newContext()).newPage();
+      await publisher.goto(gw.httpUrl(''));
+      await publisher.evaluate(async () => {
+        const sdk = (await import('/sdk/livegate.js' as string)) as typeof import('@livegate/sdk');
+        await new sdk.LivegatePublisher({ server: location.origin, path: 'live/vp8', videoCodec: 'vp8' }).start({ width: 320, height: 240 });
+      });
+      const stream = await waitFor(() => {
+        const s = gw.gateway.registry.get('live/vp8');
+        return s && s.tracks.length === 2 ? s : null;
+      }, 15_000, 'the VP8 stream with two tracks');
+      assert.deepEqual(stream.tracks.map((x) => x.codec).sort(), ['opus', 'vp8']);
+      const index = await (await fetch(gw.httpUrl('live/vp8/index.m3u8'))).text();
+      assert.match(index, /CODECS="mp4a\.40\.2"\n/, index);
+      assert.doesNotMatch(index, /RESOLUTION|avc1|vp08/);
+      const media = await (await fetch(gw.httpUrl('live/vp8/stream.m3u8'))).text();
+      assert.match(media, /#EXT-X-PART:DURATION=0\.1\d*,URI="[0-9a-f]{8}-p\d+\.m4s",INDEPENDENT=YES\n#EXT-X-PART:DURATION=0\.1\d*,URI="[0-9a-f]{8}-p\d+\.m4s",INDEPENDENT=YES/, `audio-only parts (whole AAC frames under 200 ms), each independent: ${media}`);
+      const api = (await (await fetch(gw.httpUrl('api/v1/streams/live/vp8'))).json()) as { readers: { list: { protocol: string; omittedTracks: { codec: string; reason: string }[] }[] } };
+      const hls = api.readers.list.find((r) => r.protocol === 'hls');
+      assert.equal(hls?.omittedTracks[0]?.codec, 'vp8');
+      assert.match(hls!.omittedTracks[0]!.reason, /HLS carries H264 and H265 video/);
       await publisher.context().close();
     });
   });
