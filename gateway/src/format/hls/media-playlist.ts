@@ -39,6 +39,8 @@ export interface MediaPlaylistModel {
   segments: readonly PlaylistSegment[];
   /** The next part's URI (EXT-X-PRELOAD-HINT). */
   preloadHint: string | null;
+  /** Every segment starts with a keyframe (EXT-X-INDEPENDENT-SEGMENTS); true unless said otherwise. */
+  independentSegments?: boolean;
 }
 
 /** Parts are listed for the segments that end within this many target durations of the live edge (and the one being written). */
@@ -79,7 +81,7 @@ export function renderMediaPlaylist(m: MediaPlaylistModel, options: { skip?: boo
     ...(m.discontinuitySequence > 0 ? [`#EXT-X-DISCONTINUITY-SEQUENCE:${m.discontinuitySequence}`] : []),
     `#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${seconds(partHoldBack(m))},CAN-SKIP-UNTIL=${seconds(skipUntil(m))}`,
     `#EXT-X-PART-INF:PART-TARGET=${seconds(m.partTarget)}`,
-    '#EXT-X-INDEPENDENT-SEGMENTS',
+    ...(m.independentSegments === false ? [] : ['#EXT-X-INDEPENDENT-SEGMENTS']),
   ];
   const skipped = options.skip ? skippableSegments(m) : 0;
   if (skipped > 0) lines.push(`#EXT-X-SKIP:SKIPPED-SEGMENTS=${skipped}`);

@@ -68,6 +68,11 @@ interface Waiter {
 export const MAX_WAITERS = 20_000;
 /** Blocked requests answered per turn of the event loop when their part comes. */
 const WAKE_SLICE = 256;
+/**
+ * A segment is cut without a keyframe past this many segment targets (a source whose keyframes stopped
+ * coming): the window stays bounded; the playlist then stops claiming independent segments.
+ */
+const MAX_SEGMENT_TARGETS = 10;
 /** Pending audio kept while video is silent (about 10 s of AAC): older units are dropped. */
 const MAX_PENDING_AUDIO = 500;
 const AAC_FRAME_SAMPLES = 1024;
@@ -327,7 +332,10 @@ export class HlsMuxer implements ReaderSink {
     }
     const last = this.pendingVideo[this.pendingVideo.length - 1];
     if (last && u.dts > last.dts) this.frameTicks = u.dts - last.dts;
-    const newSegment = u.keyframe && (u.dts - cur.startDts >= (this.options.segmentTargetMs * 90) || this.initDirty);
+    const elapsed = u.dts - cur.startDts;
+    const overlong = elapsed >= this.options.segmentTargetMs * 90 * MAX_SEGMENT_TARGETS;
+    if (overlong && !u.keyframe) this.independentSegments = false;
+    const newSegment = (u.keyframe && (elapsed >= this.options.segmentTargetMs * 90 || this.initDirty)) || overlong;
     const partFull = u.dts - this.partStart + this.frameTicks > this.options.partTargetMs * 90;
     if (newSegment) {
       this.cut(u.dts, true);
@@ -344,6 +352,8 @@ export class HlsMuxer implements ReaderSink {
   }
 
   private keyframeAskedAt = -Infinity;
+  /** False once a segment had to start without a keyframe. */
+  private independentSegments = true;
 
   private onAudio(u: MediaUnit): void {
     if (this.video) {
@@ -486,6 +496,7 @@ export class HlsMuxer implements ReaderSink {
         complete: s.complete,
       })),
       preloadHint: cur ? `${this.id}-p${this.nextPartSeq}.m4s` : null,
+      independentSegments: this.independentSegments,
     };
   }
 }

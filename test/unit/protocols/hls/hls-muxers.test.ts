@@ -96,3 +96,17 @@ test('the MPEG-TS variant: segments of whole TS packets from a keyframe (PAT fir
   }
   assert.match(text, /^#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n/);
 });
+
+test('a source whose keyframes stop: segments are cut anyway past 10 targets, and the playlist stops claiming independence', () => {
+  const stream = live();
+  const muxer = new HlsMuxer(stream, { partTargetMs: 200, segmentTargetMs: 1000, segmentCount: 3 });
+  stream.addReader({ id: 'hls', protocol: 'hls', remoteAddress: '' }, muxer);
+  // One keyframe, then 30 s of frames without another.
+  for (let i = 0; i < 25 * 30; i++) stream.push(makeUnit(video, i * 3600, i * 3600, i === 0, frames[i === 0 ? 0 : 1]!.data));
+  const complete = muxer.segments.filter((s) => s.complete);
+  assert.equal(complete.length, 2, 'cut at 10 s and 20 s (and the third being written)');
+  for (const s of complete) assert.ok(Math.abs(s.duration - 10) < 1e-9);
+  assert.equal(muxer.bytes, muxer.segments.reduce((n, s) => n + s.parts.reduce((m, p) => m + p.data.length, 0), 0), 'the window holds what it lists');
+  assert.equal(muxer.segments[1]!.parts[0]!.independent, false, 'the forced segment does not start with a keyframe');
+  assert.doesNotMatch(muxer.playlist(false).toString(), /EXT-X-INDEPENDENT-SEGMENTS/);
+});
