@@ -16,6 +16,7 @@ import { fragment, type FragmentSample, type TrackRun } from '../../format/fmp4/
 import { fmp4Carries, initSegment, mp4TrackId, timescaleOf } from '../../format/fmp4/init-segment.js';
 import { renderMediaPlaylist, renderMultivariantPlaylist, type MediaPlaylistModel } from '../../format/hls/media-playlist.js';
 import { codecStringOf } from './codec-strings.js';
+import { ReadyWaiters } from './ready-waiters.js';
 
 export interface HlsMuxerOptions {
   /** Target duration of a part (ms). */
@@ -57,17 +58,7 @@ export interface HlsSegment {
   duration: number;
 }
 
-/** What a blocked request waits for; `check` is run after every new part and at the end. */
-interface Waiter {
-  check(): boolean;
-  done(ready: boolean): void;
-  timer: NodeJS.Timeout;
-}
 
-/** Blocked requests one muxer holds at most (each is a socket and a timer); more are refused. */
-export const MAX_WAITERS = 20_000;
-/** Blocked requests answered per turn of the event loop when their part comes. */
-const WAKE_SLICE = 256;
 /**
  * A segment is cut without a keyframe past this many segment targets (a source whose keyframes stopped
  * coming): the window stays bounded; the playlist then stops claiming independent segments.
@@ -100,7 +91,7 @@ export class HlsMuxer implements ReaderSink {
   private fragmentSeq = 1;
   private discontinuitySeq = 0;
   private targetDuration: number;
-  private readonly waiters = new Set<Waiter>();
+  private readonly waiters = new ReadyWaiters();
   private playlistCache: { full: Buffer | null; skip: Buffer | null } = { full: null, skip: null };
   private stopped = false;
   /** Bytes of every part in the window. */
@@ -161,7 +152,7 @@ export class HlsMuxer implements ReaderSink {
   stop(_reason: string): void {
     if (this.stopped) return;
     this.stopped = true;
-    for (const w of [...this.waiters]) this.finish(w, false);
+    this.waiters.stop();
   }
 
   get isStopped(): boolean {
@@ -239,67 +230,19 @@ export class HlsMuxer implements ReaderSink {
     });
   }
 
-  /**
-   * Resolves true once `check()` holds (at once if it does now), false after `timeoutMs` or when the
-   * muxer stops. Refused (false at once) past MAX_WAITERS.
-   */
+  /** Resolves true once `check()` holds, false after `timeoutMs` or when the muxer stops (see ReadyWaiters). */
   whenReady(check: () => boolean, timeoutMs: number): Promise<boolean> {
-    if (check()) return Promise.resolve(true);
-    if (this.stopped || this.waiters.size >= MAX_WAITERS) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const w: Waiter = { check, done: resolve, timer: setTimeout(() => this.finish(w, false), timeoutMs) };
-      this.waiters.add(w);
-    });
+    return this.waiters.whenReady(check, timeoutMs);
   }
 
   get waiting(): number {
     return this.waiters.size;
   }
 
-  private finish(w: Waiter, ready: boolean): void {
-    if (!this.waiters.delete(w)) return;
-    clearTimeout(w.timer);
-    w.done(ready);
-  }
-
   private wake(): void {
     this.playlistCache = { full: null, skip: null };
-    if (this.waking) {
-      this.rewake = true;
-      return;
-    }
-    this.waking = true;
-    this.wakeSlice([...this.waiters]);
+    this.waiters.wake();
   }
-
-  /**
-   * Answers the waiters whose part has come, WAKE_SLICE per turn of the event loop: a crowd waiting
-   * for the same part (10,000 clients) is answered without holding up ingest and every other
-   * session for the whole time it takes.
-   */
-  private wakeSlice(list: Waiter[]): void {
-    let answered = 0;
-    while (list.length > 0 && answered < WAKE_SLICE) {
-      const w = list.pop()!;
-      if (this.waiters.has(w) && w.check()) {
-        this.finish(w, true);
-        answered++;
-      }
-    }
-    if (list.length === 0) {
-      this.waking = false;
-      if (this.rewake) {
-        // A part came while this crowd was being answered: look again at everyone still waiting.
-        this.rewake = false;
-        this.wake();
-      }
-      return;
-    }
-    setImmediate(() => this.wakeSlice(list));
-  }
-
-  private waking = false;
-  private rewake = false;
 
   // ---- muxing ----
 

@@ -11,6 +11,7 @@ import { UnitsToTs } from '../../format/mpegts/ts-media.js';
 import { renderMultivariantPlaylist } from '../../format/hls/media-playlist.js';
 import type { Stream } from '../../core/stream.js';
 import { codecStringOf } from './codec-strings.js';
+import { ReadyWaiters } from './ready-waiters.js';
 
 export interface HlsTsMuxerOptions {
   segmentTargetMs: number;
@@ -28,11 +29,6 @@ export interface TsSegment {
   bytes: number;
 }
 
-interface Waiter {
-  check(): boolean;
-  done(ready: boolean): void;
-  timer: NodeJS.Timeout;
-}
 
 const epochMs = (receivedAt: number): number => Date.now() - (performance.now() - receivedAt);
 
@@ -44,7 +40,7 @@ export class HlsTsMuxer implements ReaderSink {
   private current: TsSegment | null = null;
   private nextMsn = 0;
   private targetDuration: number;
-  private readonly waiters = new Set<Waiter>();
+  private readonly waiters = new ReadyWaiters();
   private stopped = false;
   bytes = 0;
 
@@ -107,7 +103,7 @@ export class HlsTsMuxer implements ReaderSink {
   stop(_reason: string): void {
     if (this.stopped) return;
     this.stopped = true;
-    for (const w of [...this.waiters]) this.finish(w, false);
+    this.waiters.stop();
   }
 
   get hasSegment(): boolean {
@@ -128,12 +124,7 @@ export class HlsTsMuxer implements ReaderSink {
   }
 
   whenReady(check: () => boolean, timeoutMs: number): Promise<boolean> {
-    if (check()) return Promise.resolve(true);
-    if (this.stopped) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const w: Waiter = { check, done: resolve, timer: setTimeout(() => this.finish(w, false), timeoutMs) };
-      this.waiters.add(w);
-    });
+    return this.waiters.whenReady(check, timeoutMs);
   }
 
   /** The media playlist: complete segments only, as plain HLS players expect. */
@@ -176,12 +167,6 @@ export class HlsTsMuxer implements ReaderSink {
       this.bytes -= this.list.shift()!.bytes;
       complete--;
     }
-    for (const w of [...this.waiters]) if (w.check()) this.finish(w, true);
-  }
-
-  private finish(w: Waiter, ready: boolean): void {
-    if (!this.waiters.delete(w)) return;
-    clearTimeout(w.timer);
-    w.done(ready);
+    this.waiters.wake();
   }
 }
