@@ -136,7 +136,9 @@ export class OpusFeed implements AudioRendition {
       bitrate: this.options.bitrate,
       decoder: this.options.decoder,
       onPacket: (p) => this.onOpus(p),
-      onError: (err) => this.stop(`transcoder failed: ${err.message}`),
+      onError: (err) => {
+        if (this.creating === creating) this.stop(`transcoder failed: ${err.message}`);
+      },
     }).then(
       (t) => {
         if (this.closed || this.creating !== creating) return t.close();
@@ -145,7 +147,11 @@ export class OpusFeed implements AudioRendition {
         this.waiting = [];
         for (const u of waiting) this.onAac(u);
       },
-      (err: unknown) => this.options.log.error('transcoder failed to start', { path: this.stream.path, reason: describeError(err) }),
+      (err: unknown) => {
+        this.options.log.error('transcoder failed to start', { path: this.stream.path, reason: describeError(err) });
+        // A rendition that cannot start closes: its readers ask the stream for a new one later.
+        if (this.creating === creating) this.stop(`transcoder failed to start: ${describeError(err)}`);
+      },
     );
     this.creating = creating;
   }

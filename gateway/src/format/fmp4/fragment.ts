@@ -51,10 +51,11 @@ export function fragment(sequenceNumber: number, runs: readonly TrackRun[]): Buf
     table.writeInt32BE(dataOffset, 4);
     let o = 8;
     for (const s of r.samples) {
-      table.writeUInt32BE(Math.max(0, Math.round(s.duration)), o);
+      // Out-of-range values from a broken source are clamped: a fragment is always written.
+      table.writeUInt32BE(Math.min(0xffffffff, Math.max(0, Math.round(s.duration))), o);
       table.writeUInt32BE(s.data.length, o + 4);
       table.writeUInt32BE(s.sync ? SYNC_FLAGS : NON_SYNC_FLAGS, o + 8);
-      table.writeInt32BE(Math.round(s.compositionOffset), o + 12);
+      table.writeInt32BE(Math.min(0x7fffffff, Math.max(-0x80000000, Math.round(s.compositionOffset))), o + 12);
       o += 16;
       data.push(s.data);
       dataOffset += s.data.length;

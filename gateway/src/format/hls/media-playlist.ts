@@ -96,7 +96,8 @@ export function renderMediaPlaylist(m: MediaPlaylistModel, options: { skip?: boo
       map = s.mapUri;
       return;
     }
-    if (s.discontinuity && i > 0 && i > skipped) lines.push('#EXT-X-DISCONTINUITY');
+    // Kept while its segment is listed (also first): DISCONTINUITY-SEQUENCE grows when it leaves.
+    if (s.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
     if (s.mapUri !== map) {
       lines.push(`#EXT-X-MAP:URI="${s.mapUri}"`);
       map = s.mapUri;

@@ -64,6 +64,8 @@ export interface HlsSegment {
  * coming): the window stays bounded; the playlist then stops claiming independent segments.
  */
 const MAX_SEGMENT_TARGETS = 10;
+/** Pending video units at most (timestamps going back cut no part): older ones are dropped. */
+const MAX_PENDING_VIDEO = 1000;
 /** Pending audio kept while video is silent (about 10 s of AAC): older units are dropped. */
 const MAX_PENDING_AUDIO = 500;
 const AAC_FRAME_SAMPLES = 1024;
@@ -287,6 +289,8 @@ export class HlsMuxer implements ReaderSink {
       this.cut(u.dts, false);
     }
     this.pendingVideo.push(u);
+    // Timestamps that go back cut nothing: the pending units stay bounded whatever the source sends.
+    if (this.pendingVideo.length > MAX_PENDING_VIDEO) this.pendingVideo.shift();
     // A source that makes keyframes only when asked (a browser over WHIP) is asked when a segment is due.
     if (!u.keyframe && u.dts - cur.startDts >= this.options.segmentTargetMs * 90 && u.dts - this.keyframeAskedAt >= this.options.segmentTargetMs * 90) {
       this.keyframeAskedAt = u.dts;
@@ -321,6 +325,7 @@ export class HlsMuxer implements ReaderSink {
       this.cut(u.dts, false);
     }
     this.pendingAudio.push(u);
+    if (this.pendingAudio.length > MAX_PENDING_AUDIO) this.pendingAudio.shift();
   }
 
   private startSegment(u: MediaUnit): void {
@@ -408,8 +413,11 @@ export class HlsMuxer implements ReaderSink {
     cur.complete = true;
     this.targetDuration = Math.max(this.targetDuration, Math.round(cur.duration));
     this.current = null;
-    // An empty segment (nothing was cut into it) leaves the window at once.
-    if (cur.parts.length === 0) this.segmentList.splice(this.segmentList.indexOf(cur), 1);
+    // An empty segment (nothing was cut into it) leaves the window at once, and its number is reused.
+    if (cur.parts.length === 0) {
+      this.segmentList.splice(this.segmentList.indexOf(cur), 1);
+      if (cur.msn === this.nextMsn - 1) this.nextMsn--;
+    }
     let complete = this.segmentList.filter((s) => s.complete).length;
     while (complete > this.options.segmentCount) {
       const old = this.segmentList.shift()!;
