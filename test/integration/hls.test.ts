@@ -12,8 +12,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import type { HlsMuxer } from '../../gateway/src/protocols/hls/hls-muxer.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { spawnGateway, startGateway, type ChildGateway, type TestGateway } from '../helpers/gateway.js';
 import { publishKnown } from '../helpers/h264-source.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -130,7 +129,27 @@ describe('LL-HLS', { concurrency: false }, () => {
     assert.equal(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(delta)![1], /#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(full)![1]);
   });
 
+});
+
+describe('LL-HLS under a flood (the gateway in a process of its own)', { concurrency: false }, () => {
+  let gw: ChildGateway;
+  let stopPublisher: () => void;
+
+  before(async () => {
+    gw = await spawnGateway({ hls: { segmentTargetMs: 1000, partTargetMs: 200, segmentCount: 7 } });
+    const pub = await publishKnown(gw.rtmpUrl(PATH), 40);
+    stopPublisher = () => pub.client.close();
+    await waitFor(async () => (await fetch(gw.httpUrl(`api/v1/streams/${PATH}`))).status === 200, 5000, 'publisher live');
+    await new Promise((r) => setTimeout(r, 1500));
+  });
+
+  after(async () => {
+    stopPublisher?.();
+    await gw?.close();
+  });
+
   test('hostile requests: a path with .., an unknown path, 10,000 concurrent blocking requests; a healthy client never stalls', async (t) => {
+    const url = (file: string): string => gw.httpUrl(`${PATH}/${file}`);
     assert.ok([400, 404].includes((await get(gw.httpUrl('live/../etc/index.m3u8'))).status));
     assert.equal((await get(gw.httpUrl('live/nothing/index.m3u8'))).status, 404);
     // A healthy LL-HLS client: blocking reloads, one part after the other.
@@ -176,11 +195,14 @@ describe('LL-HLS', { concurrency: false }, () => {
     assert.equal(answered, 10_000, `every request answered cleanly: ${JSON.stringify(result.counts)} in ${result.ms} ms`);
     assert.ok((result.counts['200'] ?? 0) > 9000, `most got their playlist: ${JSON.stringify(result.counts)}`);
     assert.ok(parts > 3, `the healthy client went on (${parts} playlists)`);
-    // Answered in slices of 256 per turn, so ingest and the other sessions go on; the healthy client is
-    // one of 10,001 clients waiting for the same part on a 2-core box busy with 10,000 new connections.
-    // 1.2–1.3 s on the idle 2-core box, 2.6 s with another CPU hog running: bounded, not a stall for good.
-    assert.ok(worstGapMs < 5000, `its worst wait for a part was ${worstGapMs.toFixed(0)} ms`);
+    // The gateway runs in its own process (as in production: the publisher and this client are not
+    // starved by its event loop), so the healthy client's wait measures the gateway: 10,000 new
+    // connections arrive within a second or two, and a part still reaches the client that keeps up.
+    // Measured 0.65–0.9 s on the idle 2-core box (one event-loop turn takes the connections of the
+    // burst), against 2.6 s with the gateway sharing this process; the bound leaves room for a busy CI.
+    assert.ok(worstGapMs < 2500, `its worst wait for a part was ${worstGapMs.toFixed(0)} ms`);
     t.diagnostic(`10,000 blocking requests: ${JSON.stringify(result.counts)} in ${result.ms} ms; the healthy client's worst wait ${worstGapMs.toFixed(0)} ms over ${parts} playlists`);
-    assert.equal(gw.gateway.registry.get(PATH)?.outputs.get<HlsMuxer>('hls')?.waiting, 0, 'no request left waiting');
+    const api = (await (await fetch(gw.httpUrl(`api/v1/streams/${PATH}`))).json()) as { outputs: { name: string; stats?: { waiting?: number } }[] };
+    assert.equal(api.outputs.find((o) => o.name === 'hls')?.stats?.waiting, 0, 'no request left waiting');
   });
 });

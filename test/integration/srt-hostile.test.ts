@@ -3,6 +3,7 @@
  * injected into a live session's own flow), a wrong-cookie CONCLUSION and malformed handshakes do not
  * crash the SRT listener nor disturb a live session — asserted in the same test, while ffmpeg keeps
  * publishing and an HTTP-FLV reader keeps receiving.
+ * @run-alone: the reader's longest gap during the attack is timed; it must not share the 2 cores.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';

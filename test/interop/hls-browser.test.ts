@@ -65,6 +65,22 @@ function hlsView(page: Page): Promise<HlsView> {
   });
 }
 
+/**
+ * Polls `check` every 250 ms until it has held 8 times in a row (2 s), and returns its last value;
+ * fails after 30 s with the samples seen.
+ */
+async function holds<T>(check: () => Promise<T | null>, samples: number[], what: string): Promise<T> {
+  const deadline = performance.now() + 30_000;
+  let run = 0;
+  for (;;) {
+    const v = await check();
+    run = v === null ? 0 : run + 1;
+    if (v !== null && run >= 8) return v;
+    if (performance.now() > deadline) throw new Error(`${what} did not hold for 2 s within 30 s; samples: ${samples.map((x) => x.toFixed(2)).join(' ')}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 if (!IN_LOOPBACK_NETNS) {
   test('LL-HLS in Chromium (run in a loopback-only network namespace)', { timeout: 300_000 }, async (t) => {
     if (!requireTools(t, 'ffmpeg', 'chromium', 'unshare', 'ip')) return;
@@ -110,12 +126,17 @@ if (!IN_LOOPBACK_NETNS) {
         ).catch((err: Error) => {
           throw new Error(`${err.message}: ${JSON.stringify(last)}`);
         });
-        // Latency once settled: hls.js measures it from EXT-X-PROGRAM-DATE-TIME and the playhead.
-        await new Promise((r) => setTimeout(r, 4000));
-        const settled = await hlsView(page);
+        // Latency once settled (hls.js measures it from EXT-X-PROGRAM-DATE-TIME and the playhead): under
+        // 1.5 s for 2 s on end. A stall (the 2-core box busy) costs latency that hls.js then wins back
+        // by playing at up to 1.2×: that is waited for, not a guessed settling time.
+        const samples: number[] = [];
+        const settled = await holds(async () => {
+          const v = await hlsView(page);
+          samples.push(v.latency);
+          return v.latency > 0 && v.latency < 1.5 ? v : null;
+        }, samples, 'hls.latency under 1.5 s');
         assert.equal(settled.lowLatency, true);
         assert.equal(settled.height, 360);
-        assert.ok(settled.latency > 0 && settled.latency < 1.5, `hls.latency ${settled.latency.toFixed(3)} s`);
         assert.deepEqual(settled.errors.filter((e) => e.includes('fatal')), []);
         t.diagnostic(`hls.js: latency ${settled.latency.toFixed(3)} s, tone ${settled.toneHz.toFixed(0)} Hz, ${settled.presented} frames, non-fatal errors: ${settled.errors.join(', ') || 'none'}`);
         await page.context().close();
@@ -128,9 +149,12 @@ if (!IN_LOOPBACK_NETNS) {
       const player = await openPlayer(browser, gw, 'live/hls', 'hls');
       const v = await playing(player.page, 'hls', 20_000);
       assert.equal(v.width, 640);
-      await new Promise((r) => setTimeout(r, 3000));
-      const now = await view(player.page);
-      assert.ok(now.latencyMs !== null && now.latencyMs < 1500, `latency ${now.latencyMs} ms`);
+      const samples: number[] = [];
+      const now = await holds(async () => {
+        const v = await view(player.page);
+        samples.push(v.latencyMs ?? NaN);
+        return v.latencyMs !== null && v.latencyMs < 1500 ? v : null;
+      }, samples, 'the SDK’s latency under 1.5 s');
       assert.ok(Math.abs(now.toneHz - 1000) < 30, `tone ${now.toneHz} Hz`);
       assert.ok(player.requests.some((u) => u.includes('/live/hls/stream.m3u8?_HLS_msn=')), 'blocking playlist reloads');
       t.diagnostic(`SDK HLS rung: latency ${now.latencyMs} ms`);

@@ -2,6 +2,7 @@
  * Acceptance (issue 4): through a lossy UDP relay (5 % of datagrams dropped each way, 10 ms each
  * way, SRT latency 200 ms), ffmpeg's publish and srt-live-transmit's read both arrive with zero TS
  * continuity errors: SRT's NAKs and retransmissions recover every loss, on both of livegate's halves.
+ * @run-alone: a retransmission must arrive within the 200 ms latency; the timing must not share the 2 cores.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

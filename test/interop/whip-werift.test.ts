@@ -15,6 +15,7 @@ import type { MediaUnit } from '../../gateway/src/core/media-unit.js';
 import type { ReaderSink } from '../../gateway/src/core/reader.js';
 import { readHttpFlv } from '../helpers/flv-client.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { publish } from '../helpers/ffmpeg.js';
 import { publishKnown } from '../helpers/h264-source.js';
 import { IN_LOOPBACK_NETNS, runInLoopbackNamespace } from '../helpers/netns.js';
 import { requireTools } from '../helpers/tools.js';
@@ -40,7 +41,7 @@ function collect(units: MediaUnit[]): ReaderSink {
 
 if (!IN_LOOPBACK_NETNS) {
   test('WHIP with werift publishers (run in a loopback-only network namespace)', { timeout: 180_000 }, async (t) => {
-    if (!requireTools(t, 'unshare', 'ip')) return;
+    if (!requireTools(t, 'unshare', 'ip', 'ffmpeg')) return;
     const { code, output } = await runInLoopbackNamespace(import.meta.url);
     t.diagnostic(output.split('\n').filter((l) => /✔|✖|ℹ|Error|expected|actual/.test(l)).slice(0, 40).join('\n'));
     assert.equal(code, 0, output.slice(-4000));
@@ -206,6 +207,32 @@ if (!IN_LOOPBACK_NETNS) {
       await waitFor(() => reader.tags.length > 0 && gw.gateway.registry.get('live/hang') === undefined, 8000, 'the stream ends with the second publisher').catch(() => {});
       reader.close();
       await second.stop().catch(() => 0);
+    });
+
+    test('an RTMP publisher (AAC) that hangs is taken over by a WHIP one (Opus): the FLV reader’s sound goes on, as the AAC rendition', async () => {
+      const rtmp = publish(gw.rtmpUrl('live/codec-change'));
+      await waitFor(() => gw.gateway.registry.get('live/codec-change')?.tracks.length === 2, 10_000, 'RTMP stream live');
+      const reader = readHttpFlv(gw.httpUrl('live/codec-change.flv'));
+      const aacTags = (after: number) => reader.tags.filter((t) => t.type === 8 && t.body[0]! >> 4 === 10 && t.body[1] === 1 && t.at > after).length;
+      await waitFor(() => aacTags(0) > 20, 8000, 'the reader gets the RTMP publisher’s AAC');
+      rtmp.child.kill('SIGSTOP');
+      await sleep(400);
+      const whip = await whipPublish(`http://127.0.0.1:${gw.httpPort}/live/codec-change/whip`, { seconds: 6 });
+      publishers.push(whip);
+      const whipAt = performance.now();
+      try {
+        assert.equal(whip.status, 201, whip.answer);
+        await waitFor(() => gw.gateway.registry.get('live/codec-change')?.tracks.some((t) => t.codec === 'opus') === true, 8000, 'the WHIP publisher took the path over');
+        // The Opus audio reaches the FLV reader as AAC (FLV cannot carry Opus): about 47 frames a second.
+        await waitFor(() => aacTags(whipAt) > 40, 10_000, 'AAC frames of the new publisher at the reader');
+        assert.ok(!reader.tags.some((t) => t.type === 8 && t.body[0]! >> 4 !== 10), 'only AAC audio tags');
+        assert.ok(gw.gateway.registry.get('live/codec-change')!.renditionViews().some((r) => r.from === 'opus' && r.to === 'aac'), 'the Opus → AAC rendition runs');
+      } finally {
+        reader.close();
+        rtmp.child.kill('SIGKILL');
+        await rtmp.exited;
+        await whip.stop().catch(() => 0);
+      }
     });
 
     test('every refusal has its code, and a live stream on another path is undisturbed', async () => {

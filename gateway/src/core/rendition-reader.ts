@@ -18,15 +18,25 @@ import type { ReaderInfo, ReaderSink, StreamStart } from './reader.js';
 import type { RenditionSource, RenditionSubscriber } from './rendition.js';
 import type { ReaderHandle, Stream } from './stream.js';
 
-export interface RenditionReaderOptions {
+/** The rendition a reader plays in place of source audio it cannot play. */
+export interface RenditionChoice {
   /** The source codec this reader cannot play. */
   from: AudioCodec;
   /** The stream's rendition (made on first use, or the running one). */
-  sourceFor(stream: Stream): RenditionSource;
+  sourceFor(): RenditionSource;
   /** The track announced before the rendition has its own. */
   placeholder(source: AudioTrack): AudioTrack;
   /** onMetaData as this reader sees it. */
   metadata?(meta: StreamMetadata): StreamMetadata;
+}
+
+export interface RenditionReaderOptions {
+  /**
+   * The rendition to play in place of source audio in `codec`; null when the reader plays it as it is
+   * (or nothing can turn it into what it plays). Asked again whenever the source's audio changes (a
+   * new publisher took the path over with another codec).
+   */
+  choose(codec: AudioCodec): RenditionChoice | null;
   /** A reader with more bytes than this waiting skips rendition units (the stream's reader backlog limit). */
   maxBacklogBytes: number;
   /** After its rendition stopped, a reader asks for a new one this much later (default 2 s). */
@@ -37,20 +47,20 @@ export interface RenditionReaderOptions {
 const RETRY_MS = 2000;
 
 /**
- * Attaches `sink` to `stream` like `stream.addReader`, with audio in `options.from` turned into the
- * rendition. Streams whose audio is known to be in another codec attach as usual, with no wrapper.
+ * Attaches `sink` to `stream` like `stream.addReader`, with source audio the reader cannot play turned
+ * into the rendition `options.choose` names, from attach on and after every change of the source's
+ * audio (the wrapper stays, so a hand-over from AAC to Opus keeps an FLV reader's sound).
  */
 export function addRenditionReader(stream: Stream, info: ReaderInfo, sink: ReaderSink, options: RenditionReaderOptions): ReaderHandle {
-  const audio = stream.tracks.find((t) => t.kind === 'audio');
-  // Known audio in another codec needs nothing; no audio yet may still turn out to be `from`.
-  if (audio && audio.codec !== options.from) return stream.addReader(info, sink);
   return new RenditionReader(stream, sink, options).attach(info);
 }
 
 class RenditionReader implements ReaderSink {
   private feed: RenditionSource | null = null;
+  /** The rendition chosen for the source's current audio (null: the audio passes as it is). */
+  private choice: RenditionChoice | null = null;
   private unsubscribe: (() => void) | null = null;
-  /** The stream's source audio track while its audio is in the `from` codec. */
+  /** The stream's source audio track while its audio is in the chosen rendition's `from` codec. */
   private source: AudioTrack | null = null;
   /** Units the stream replays while `attach` runs; sent merged with the rendition's kept units after. */
   private replay: MediaUnit[] | null = null;
@@ -89,9 +99,10 @@ class RenditionReader implements ReaderSink {
   ) {}
 
   attach(info: ReaderInfo): ReaderHandle {
-    const source = this.stream.tracks.find((t): t is AudioTrack => t.kind === 'audio' && t.codec === this.options.from);
+    const source = this.stream.tracks.find((t): t is AudioTrack => t.kind === 'audio');
+    this.choice = source ? this.options.choose(source.codec) : null;
     // Subscribing first starts the rendition, which then converts the GOP it is replayed itself.
-    if (source) this.useSource(source);
+    if (source && this.choice) this.useSource(source);
     this.replay = [];
     let handle: ReaderHandle;
     try {
@@ -121,23 +132,28 @@ class RenditionReader implements ReaderSink {
 
   unit(unit: MediaUnit): void {
     this.startDts ??= unit.dts;
-    if (unit.track.kind === 'audio' && unit.track.codec === this.options.from) return;
+    if (unit.track.kind === 'audio' && unit.track.codec === this.choice?.from) return;
     if (this.replay) this.replay.push(unit);
     else this.sink.unit(unit);
   }
 
   trackUpdate(track: Track, tracks: readonly Track[]): void {
-    if (track.kind === 'audio' && track.codec === this.options.from) {
-      const announced = this.source !== null;
-      this.useSource(track);
-      // New source audio is announced at once; a changed source config reaches the sink as the rendition's new track.
-      if (!announced) this.sink.trackUpdate(this.renditionTrackFor(track), this.mapTracks(tracks));
-      return;
-    }
     if (track.kind === 'audio') {
-      // The audio is in a codec the reader plays now: its units pass as they are.
-      this.source = null;
-      this.detachFeed();
+      const choice = this.choice?.from === track.codec ? this.choice : this.options.choose(track.codec);
+      if (choice !== this.choice) {
+        // Audio in another codec now: the old rendition is let go of.
+        this.source = null;
+        this.detachFeed();
+        this.choice = choice;
+      }
+      if (choice) {
+        const announced = this.source !== null;
+        this.useSource(track);
+        // New source audio is announced at once; a changed source config reaches the sink as the rendition's new track.
+        if (!announced) this.sink.trackUpdate(this.renditionTrackFor(track), this.mapTracks(tracks));
+        return;
+      }
+      // The audio is in a codec the reader plays: its units pass as they are.
     }
     this.sink.trackUpdate(track, this.mapTracks(tracks));
   }
@@ -163,7 +179,7 @@ class RenditionReader implements ReaderSink {
   }
 
   omits(track: Track): string | null {
-    const mapped = track.kind === 'audio' && track.codec === this.options.from ? this.renditionTrackFor(track) : track;
+    const mapped = track.kind === 'audio' && track.codec === this.choice?.from ? this.renditionTrackFor(track) : track;
     return this.sink.omits?.(mapped) ?? null;
   }
 
@@ -177,8 +193,8 @@ class RenditionReader implements ReaderSink {
 
   private useSource(track: AudioTrack): void {
     this.source = track;
-    if (this.feed) return;
-    this.feed = this.options.sourceFor(this.stream);
+    if (this.feed || !this.choice) return;
+    this.feed = this.choice.sourceFor();
     this.unsubscribe = this.feed.subscribe(this.subscriber);
   }
 
@@ -192,17 +208,18 @@ class RenditionReader implements ReaderSink {
   }
 
   private renditionTrackFor(source: AudioTrack): AudioTrack {
-    return this.feed?.track ?? this.options.placeholder(source);
+    return this.feed?.track ?? this.choice!.placeholder(source);
   }
 
   private mapTracks(tracks: readonly Track[]): Track[] {
-    return tracks.map((t) => (t.kind === 'audio' && t.codec === this.options.from ? this.renditionTrackFor(t) : t));
+    const from = this.choice?.from;
+    return from ? tracks.map((t) => (t.kind === 'audio' && t.codec === from ? this.renditionTrackFor(t) : t)) : [...tracks];
   }
 
   /** onMetaData that names the source's audio codec would mislead players that get the rendition. */
   private mapMetadata(meta: StreamMetadata | null): StreamMetadata | null {
-    if (!meta || !this.source || !this.options.metadata) return meta;
-    return this.options.metadata(meta);
+    if (!meta || !this.source || !this.choice?.metadata) return meta;
+    return this.choice.metadata(meta);
   }
 
   /** The replayed GOP and the rendition's units for it, in dts order (video first on a tie). */

@@ -229,13 +229,21 @@ export class Stream extends TypedEmitter<StreamEvents> {
    */
   addReader(info: ReaderInfo, sink: ReaderSink, wants?: ReaderWants): ReaderHandle {
     if (this.ended) throw new Error(`stream ${this.path} has ended`);
-    const maker = wants?.audio ? this.makerFor(wants.audio) : undefined;
-    if (maker) {
+    const accepted = wants?.audio;
+    // A reader that could ever need a rendition is wrapped from the start: the audio may change codec
+    // with a new publisher (a hand-over from RTMP's AAC to WHIP's Opus keeps an FLV reader's sound).
+    if (accepted && this.options.renditions?.some((m) => accepted.includes(m.to) && !accepted.includes(m.from))) {
       return addRenditionReader(this, info, sink, {
-        from: maker.from,
-        sourceFor: () => this.rendition(maker),
-        placeholder: (t) => maker.placeholder(t),
-        ...(maker.metadata ? { metadata: (m: StreamMetadata) => maker.metadata!(m) } : {}),
+        choose: (codec) => {
+          const maker = this.makerFor(accepted, codec);
+          if (!maker) return null;
+          return {
+            from: maker.from,
+            sourceFor: () => this.rendition(maker),
+            placeholder: (t) => maker.placeholder(t),
+            ...(maker.metadata ? { metadata: (m: StreamMetadata) => maker.metadata!(m) } : {}),
+          };
+        },
         maxBacklogBytes: this.options.maxBacklogBytes,
       });
     }
@@ -258,14 +266,10 @@ export class Stream extends TypedEmitter<StreamEvents> {
     return { info, close: () => this.removeQueue(queue, 'reader closed') };
   }
 
-  /**
-   * The rendition a reader that plays `accepted` needs: one from the stream's audio codec (or, while
-   * the audio is not known yet, from any codec outside `accepted`) into one of `accepted`.
-   */
-  private makerFor(accepted: readonly AudioCodec[]): RenditionMaker | undefined {
-    const audio = this.trackList.find((t) => t.kind === 'audio');
-    if (audio && accepted.includes(audio.codec as AudioCodec)) return undefined;
-    return this.options.renditions?.find((m) => accepted.includes(m.to) && !accepted.includes(m.from) && (!audio || audio.codec === m.from));
+  /** The rendition a reader that plays `accepted` needs for audio in `codec` (none when it plays it). */
+  private makerFor(accepted: readonly AudioCodec[], codec: AudioCodec): RenditionMaker | undefined {
+    if (accepted.includes(codec)) return undefined;
+    return this.options.renditions?.find((m) => m.from === codec && accepted.includes(m.to));
   }
 
   /** The stream's running rendition of `maker`, made on first use (and again once stopped). */

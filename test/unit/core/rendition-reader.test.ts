@@ -98,10 +98,7 @@ function setup(tracks: Track[]): { stream: Stream; feed: FakeFeed; attach: (id?:
     const sink = new FakeSink();
     const maker = opusToAac({ bitrate: 128_000, lingerMs: 1000, log: silentLogger });
     const handle = addRenditionReader(stream, { id, protocol: 'http-flv', remoteAddress: '' }, sink, {
-      from: 'opus',
-      sourceFor: () => feed,
-      placeholder: maker.placeholder,
-      metadata: maker.metadata!,
+      choose: (codec) => (codec === 'opus' ? { from: 'opus', sourceFor: () => feed, placeholder: maker.placeholder, metadata: maker.metadata! } : null),
       maxBacklogBytes: MAX_BACKLOG,
       retryMs: 50,
     });
@@ -240,5 +237,37 @@ describe('a reader of the Opus → AAC rendition', () => {
     assert.equal(a.started!.metadata!.audiocodecid, 10);
     assert.equal(a.started!.metadata!.width, 2);
     assert.equal(a.started!.metadata, b.started!.metadata, 'the same rewritten object for every reader (its FLV body is encoded once)');
+  });
+});
+
+describe('a reader that wants AAC, through Stream.addReader', () => {
+  test('a hand-over from an AAC publisher to an Opus one keeps its sound: the AAC rendition of the new audio', () => {
+    const feed = new FakeFeed();
+    const real = opusToAac({ bitrate: 128_000, lingerMs: 1000, log: silentLogger });
+    let made = 0;
+    const maker = { from: real.from, to: real.to, placeholder: real.placeholder, metadata: real.metadata!, make: () => (made++, feed as unknown as ReturnType<typeof real.make>) };
+    registry = new StreamRegistry(
+      { allowTakeover: true, publisherIdleTimeoutMs: 60_000, maxBacklogBytes: MAX_BACKLOG, stuckTimeoutMs: 5000, gop: { maxBytes: 1 << 20, maxUnits: 1000 }, renditions: [maker] },
+      silentLogger,
+    );
+    const stream = registry.publish('live/h', { id: 'rtmp', protocol: 'rtmp', remoteAddress: '', close: () => {} });
+    stream.setTrack(video);
+    stream.setTrack(aacIn);
+    const sink = new FakeSink();
+    stream.addReader({ id: 'flv', protocol: 'http-flv', remoteAddress: '' }, sink, { audio: ['aac', 'mp3'] });
+    stream.pushMany([v(0, true), makeUnit(aacIn, 0, 0, true, Buffer.alloc(4))]);
+    assert.equal(made, 0, 'AAC plays as it is: no rendition');
+    registry.publish('live/h', { id: 'whip', protocol: 'whip', remoteAddress: '', close: () => {} });
+    stream.setTrack(video);
+    stream.setTrack(opus);
+    assert.equal(made, 1, 'the Opus audio is turned into AAC');
+    assert.equal(feed.subscribers.size, 1);
+    assert.equal((sink.updates.at(-1) as AudioTrack).codec, 'aac', 'announced as AAC');
+    stream.pushMany([v(1000, true), o(1000)]);
+    feed.configure(aacOut);
+    feed.emit([aac(1000)]);
+    const after = sink.units.slice(2);
+    assert.ok(after.every((u) => u.track.codec !== 'opus'), 'no Opus unit reaches the reader');
+    assert.ok(after.some((u) => u.track.codec === 'aac'), 'the rendition’s AAC does');
   });
 });

@@ -17,6 +17,7 @@ import { fmp4Carries, initSegment, mp4TrackId, timescaleOf } from '../../format/
 import { renderMediaPlaylist, renderMultivariantPlaylist, type MediaPlaylistModel } from '../../format/hls/media-playlist.js';
 import { codecStringOf } from './codec-strings.js';
 import { ReadyWaiters } from './ready-waiters.js';
+import { HlsTimeline } from './timeline.js';
 
 export interface HlsMuxerOptions {
   /** Target duration of a part (ms). */
@@ -69,6 +70,8 @@ const MAX_PENDING_VIDEO = 1000;
 /** Pending audio kept while video is silent (about 10 s of AAC): older units are dropped. */
 const MAX_PENDING_AUDIO = 500;
 const AAC_FRAME_SAMPLES = 1024;
+/** A unit this far ahead of every track's newest time is a jump (hand-over silence, a clock reset): it is remapped. */
+export const MAX_TIMELINE_GAP_MS = 2000;
 
 const epochMs = (receivedAt: number): number => Date.now() - (performance.now() - receivedAt);
 
@@ -94,6 +97,8 @@ export class HlsMuxer implements ReaderSink {
   private discontinuitySeq = 0;
   private targetDuration: number;
   private readonly waiters = new ReadyWaiters();
+  /** The source's times as this output's (continuous whatever the source's clock does). */
+  private readonly timeline = new HlsTimeline(MAX_TIMELINE_GAP_MS * 90);
   private playlistCache: { full: Buffer | null; skip: Buffer | null } = { full: null, skip: null };
   private stopped = false;
   /** Bytes of every part in the window. */
@@ -125,10 +130,19 @@ export class HlsMuxer implements ReaderSink {
     if (this.stopped) return;
     const t = unit.track;
     if (t.kind === 'video') {
-      if (this.video && t.id === this.video.id && t.codec === this.video.codec) this.onVideo(unit);
+      if (this.video && t.id === this.video.id && t.codec === this.video.codec) this.onVideo(this.timeline.map(unit, this.frameTicks));
     } else if (this.audio && t.id === this.audio.id && t.codec === this.audio.codec) {
-      this.onAudio(unit);
+      this.onAudio(this.timeline.map(unit, this.aacFrameTicks));
     }
+  }
+
+  /** Source time jumps remapped so far. */
+  get timelineJumps(): number {
+    return this.timeline.jumps;
+  }
+
+  private get aacFrameTicks(): number {
+    return Math.round((AAC_FRAME_SAMPLES * 90_000) / (this.audio?.sampleRate ?? 48_000));
   }
 
   omits(track: Track): string | null {
@@ -208,8 +222,8 @@ export class HlsMuxer implements ReaderSink {
     return this.current?.msn ?? -1;
   }
 
-  get stats(): { segments: number; parts: number; bytes: number } {
-    return { segments: this.segmentList.length, parts: this.segmentList.reduce((n, s) => n + s.parts.length, 0), bytes: this.bytes };
+  get stats(): { segments: number; parts: number; bytes: number; timelineJumps: number } {
+    return { segments: this.segmentList.length, parts: this.segmentList.reduce((n, s) => n + s.parts.length, 0), bytes: this.bytes, timelineJumps: this.timeline.jumps };
   }
 
   /** The media playlist (rendered once per new part, its bytes shared by every client). */
@@ -317,7 +331,7 @@ export class HlsMuxer implements ReaderSink {
       this.pendingAudio = [u];
       return;
     }
-    this.frameTicks = Math.round((AAC_FRAME_SAMPLES * 90_000) / (this.audio?.sampleRate ?? 48_000));
+    this.frameTicks = this.aacFrameTicks;
     if (u.dts - cur.startDts >= this.options.segmentTargetMs * 90) {
       this.cut(u.dts, true);
       this.startSegment(u);

@@ -3,6 +3,11 @@
  * stream muxed once into TS by the same UnitsToTs the SRT readers use (PAT/PMT before every keyframe,
  * so each segment starts decodable), cut into segments at keyframes once `segmentTargetMs` has passed,
  * a window of `segmentCount`. No parts: the playlist is plain HLS (version 3).
+ *
+ * As with the fMP4 muxer: times run on through source clock jumps (HlsTimeline), a source that makes
+ * keyframes only when asked is asked when a segment is due, a segment is cut without a keyframe past
+ * ten targets (so the window stays bounded), and a change of tracks (codec or configuration, e.g. a
+ * new publisher) starts a segment marked EXT-X-DISCONTINUITY.
  */
 import { randomBytes } from 'node:crypto';
 import type { MediaUnit, StreamMetadata, Track } from '../../core/media-unit.js';
@@ -12,6 +17,8 @@ import { renderMultivariantPlaylist } from '../../format/hls/media-playlist.js';
 import type { Stream } from '../../core/stream.js';
 import { codecStringOf } from './codec-strings.js';
 import { ReadyWaiters } from './ready-waiters.js';
+import { HlsTimeline } from './timeline.js';
+import { MAX_TIMELINE_GAP_MS } from './hls-muxer.js';
 
 export interface HlsTsMuxerOptions {
   segmentTargetMs: number;
@@ -24,6 +31,8 @@ export interface TsSegment {
   readonly startDts: number;
   readonly programDateTime: number;
   complete: boolean;
+  /** Its tracks differ from the previous segment's (EXT-X-DISCONTINUITY). */
+  readonly discontinuity: boolean;
   /** Seconds, once complete. */
   duration: number;
   bytes: number;
@@ -31,11 +40,24 @@ export interface TsSegment {
 
 
 const epochMs = (receivedAt: number): number => Date.now() - (performance.now() - receivedAt);
+/** A segment is cut without a keyframe past this many segment targets (keyframes stopped coming). */
+const MAX_SEGMENT_TARGETS = 10;
+const FRAME_TICKS = 3000;
+
+/** What a change of tracks is measured by: codecs and configurations, in order. */
+const layoutOf = (tracks: readonly Track[]): string =>
+  tracks.map((t) => `${t.kind}:${t.codec}:${t.config?.toString('hex') ?? ''}`).join('|');
 
 export class HlsTsMuxer implements ReaderSink {
   readonly id = randomBytes(4).toString('hex');
   private readonly ts = new UnitsToTs();
   private tracks: readonly Track[] = [];
+  private layout = '';
+  /** The tracks changed since the current segment started: the next one is a discontinuity. */
+  private layoutChanged = false;
+  private discontinuitySeq = 0;
+  private keyframeAskedAt = -Infinity;
+  private readonly timeline = new HlsTimeline(MAX_TIMELINE_GAP_MS * 90);
   private readonly list: TsSegment[] = [];
   private current: TsSegment | null = null;
   private nextMsn = 0;
@@ -52,13 +74,19 @@ export class HlsTsMuxer implements ReaderSink {
   }
 
   start(info: StreamStart): void {
-    this.tracks = info.tracks;
-    this.ts.setTracks(info.tracks);
+    this.setTracks(info.tracks);
   }
 
   trackUpdate(_track: Track, tracks: readonly Track[]): void {
+    this.setTracks(tracks);
+  }
+
+  private setTracks(tracks: readonly Track[]): void {
     this.tracks = tracks;
     this.ts.setTracks(tracks);
+    const layout = layoutOf(tracks.filter((t) => this.omits(t) === null));
+    if (layout !== this.layout && this.current) this.layoutChanged = true;
+    this.layout = layout;
   }
 
   metadata(_meta: StreamMetadata): void {}
@@ -68,18 +96,29 @@ export class HlsTsMuxer implements ReaderSink {
     return track.codec === 'aac' || track.codec === 'mp3' ? null : `HLS (MPEG-TS) carries AAC and MP3 audio: ${track.codec.toUpperCase()} is not carried`;
   }
 
-  unit(u: MediaUnit): void {
-    if (this.stopped) return;
+  unit(unit: MediaUnit): void {
+    if (this.stopped || this.omits(unit.track) !== null) return;
     const hasVideo = this.ts.streams.some((s) => s.codec === 'h264' || s.codec === 'h265');
-    const isVideo = u.track.kind === 'video';
+    const isVideo = unit.track.kind === 'video';
+    const u = this.timeline.map(unit, isVideo ? FRAME_TICKS : 1920);
     const cur = this.current;
+    const target = this.options.segmentTargetMs * 90;
+    const elapsed = cur ? u.dts - cur.startDts : 0;
     if (!cur) {
       // Segments start decodable: at a keyframe (with PAT/PMT in front), or at any audio unit without video.
       if (hasVideo ? !(isVideo && u.keyframe) : isVideo) return;
       this.begin(u);
-    } else if (hasVideo ? isVideo && u.keyframe && u.dts - cur.startDts >= this.options.segmentTargetMs * 90 : u.dts - cur.startDts >= this.options.segmentTargetMs * 90) {
+    } else if (
+      hasVideo
+        ? isVideo && ((u.keyframe && (elapsed >= target || this.layoutChanged)) || elapsed >= target * MAX_SEGMENT_TARGETS)
+        : elapsed >= target || this.layoutChanged
+    ) {
       this.complete(u.dts);
       this.begin(u);
+    } else if (hasVideo && isVideo && elapsed >= target && u.dts - this.keyframeAskedAt >= target) {
+      // A source that makes keyframes only when asked (a browser over WHIP) is asked when a segment is due.
+      this.keyframeAskedAt = u.dts;
+      this.stream.publisher.requestKeyframe?.('HLS segment due');
     }
     const bytes = this.ts.mux(u);
     if (bytes.length === 0) return;
@@ -131,7 +170,9 @@ export class HlsTsMuxer implements ReaderSink {
   playlist(): string {
     const complete = this.list.filter((s) => s.complete);
     const lines = ['#EXTM3U', '#EXT-X-VERSION:3', `#EXT-X-TARGETDURATION:${this.targetDuration}`, `#EXT-X-MEDIA-SEQUENCE:${complete[0]?.msn ?? 0}`];
+    if (this.discontinuitySeq > 0) lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${this.discontinuitySeq}`);
     for (const s of complete) {
+      if (s.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
       lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(s.programDateTime).toISOString()}`, `#EXTINF:${Number(s.duration.toFixed(5))},`, `${this.id}-t${s.msn}.ts`);
     }
     return lines.join('\n') + '\n';
@@ -151,7 +192,8 @@ export class HlsTsMuxer implements ReaderSink {
   }
 
   private begin(u: MediaUnit): void {
-    const s: TsSegment = { msn: this.nextMsn++, chunks: [], startDts: u.dts, programDateTime: epochMs(u.receivedAt), complete: false, duration: 0, bytes: 0 };
+    const s: TsSegment = { msn: this.nextMsn++, chunks: [], startDts: u.dts, programDateTime: epochMs(u.receivedAt), complete: false, discontinuity: this.layoutChanged, duration: 0, bytes: 0 };
+    this.layoutChanged = false;
     this.current = s;
     this.list.push(s);
   }
@@ -164,7 +206,10 @@ export class HlsTsMuxer implements ReaderSink {
     this.current = null;
     let complete = this.list.filter((s) => s.complete).length;
     while (complete > this.options.segmentCount) {
-      this.bytes -= this.list.shift()!.bytes;
+      const old = this.list.shift()!;
+      this.bytes -= old.bytes;
+      // The discontinuity tag leaves with its segment: the count in the playlist keeps its number.
+      if (old.discontinuity) this.discontinuitySeq++;
       complete--;
     }
     this.waiters.wake();

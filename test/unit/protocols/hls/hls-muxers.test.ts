@@ -22,21 +22,21 @@ const frames = aus.map((au) => ({ key: au.keyframe, data: joinLengthPrefixed(au.
 let registry: StreamRegistry;
 afterEach(() => registry?.closeAll('test over'));
 
-function live(): Stream {
+function live(requestKeyframe?: () => void): Stream {
   registry = new StreamRegistry({ allowTakeover: false, publisherIdleTimeoutMs: 60_000, maxBacklogBytes: 1 << 24, stuckTimeoutMs: 5000, gop: { maxBytes: 1 << 24, maxUnits: 4000 } }, silentLogger);
-  const stream = registry.publish('live/m', { id: 'p', protocol: 'test', remoteAddress: '', close: () => {} });
+  const stream = registry.publish('live/m', { id: 'p', protocol: 'test', remoteAddress: '', close: () => {}, ...(requestKeyframe ? { requestKeyframe } : {}) });
   stream.setTrack(video);
   stream.setTrack(audio);
   return stream;
 }
 
 /** Frame i of the clip (25 fps, keyframe every 25) at time i × 40 ms, with the AAC frames up to it. */
-function pushFrames(stream: Stream, from: number, to: number): void {
+function pushFrames(stream: Stream, from: number, to: number, clockOffset = 0): void {
   for (let i = from; i < to; i++) {
     const dts = i * 3600;
-    for (let a = Math.ceil((i - 1) * 3600 / 1920 + 1e-9); a * 1920 <= dts; a++) if (i > 0 || a === 0) stream.push(makeUnit(audio, a * 1920, a * 1920, true, Buffer.alloc(20)));
+    for (let a = Math.ceil((i - 1) * 3600 / 1920 + 1e-9); a * 1920 <= dts; a++) if (i > 0 || a === 0) stream.push(makeUnit(audio, a * 1920 + clockOffset, a * 1920 + clockOffset, true, Buffer.alloc(20)));
     const f = frames[i % frames.length]!;
-    stream.push(makeUnit(video, dts, dts, f.key, f.data));
+    stream.push(makeUnit(video, dts + clockOffset, dts + clockOffset, f.key, f.data));
   }
 }
 
@@ -109,4 +109,63 @@ test('a source whose keyframes stop: segments are cut anyway past 10 targets, an
   assert.equal(muxer.bytes, muxer.segments.reduce((n, s) => n + s.parts.reduce((m, p) => m + p.data.length, 0), 0), 'the window holds what it lists');
   assert.equal(muxer.segments[1]!.parts[0]!.independent, false, 'the forced segment does not start with a keyframe');
   assert.doesNotMatch(muxer.playlist(false).toString(), /EXT-X-INDEPENDENT-SEGMENTS/);
+});
+
+/** Complete segments' durations (s), and the decode times their parts start at, from their tfdt boxes. */
+function timeline(muxer: HlsMuxer): { durations: number[]; tfdts: number[] } {
+  const complete = muxer.segments.filter((s) => s.complete);
+  const tfdts = muxer.segments.flatMap((s) => s.parts).map((p) => {
+    const at = p.data.indexOf('tfdt');
+    return Number(p.data.readBigUInt64BE(at + 8));
+  });
+  return { durations: complete.map((s) => s.duration), tfdts };
+}
+
+for (const [what, offset] of [
+  ['a source clock that goes back (an encoder restarted its timestamps)', -3600 * 60],
+  ['a source clock that leaps ahead (a hand-over’s 20 s of silence)', 90_000 * 20],
+] as const) {
+  test(`${what}: the output's times run on, segments keep their length, the target duration stays`, () => {
+    const stream = live();
+    const muxer = new HlsMuxer(stream, { partTargetMs: 200, segmentTargetMs: 1000, segmentCount: 7 });
+    stream.addReader({ id: 'hls', protocol: 'hls', remoteAddress: '' }, muxer);
+    pushFrames(stream, 0, 75);
+    const before = muxer.partsMade;
+    pushFrames(stream, 75, 200, offset);
+    assert.equal(muxer.timelineJumps, 1);
+    assert.ok(muxer.partsMade - before >= 20, `parts go on being cut (${muxer.partsMade - before})`);
+    const { durations, tfdts } = timeline(muxer);
+    for (const d of durations) assert.ok(d > 0.9 && d < 1.1, `segment of ${d} s`);
+    for (let i = 1; i < tfdts.length; i++) assert.ok(tfdts[i]! > tfdts[i - 1]! && tfdts[i]! - tfdts[i - 1]! < 90_000 / 2, `part decode times run on: ${tfdts[i - 1]} → ${tfdts[i]}`);
+    assert.match(muxer.playlist(false).toString(), /#EXT-X-TARGETDURATION:1\n/);
+  });
+}
+
+test('the MPEG-TS variant: times run on through a clock jump; new tracks start a segment marked EXT-X-DISCONTINUITY', () => {
+  const stream = live();
+  const muxer = new HlsTsMuxer(stream, { segmentTargetMs: 1000, segmentCount: 10 });
+  stream.addReader({ id: 'hls-ts', protocol: 'hls-ts', remoteAddress: '' }, muxer);
+  pushFrames(stream, 0, 75);
+  pushFrames(stream, 75, 150, 90_000 * 30);
+  stream.setTrack({ ...audio, config: Buffer.from('1190', 'hex') });
+  pushFrames(stream, 150, 251, 90_000 * 30);
+  const text = muxer.playlist();
+  const durations = [...text.matchAll(/#EXTINF:([\d.]+),/g)].map((m) => Number(m[1]));
+  assert.equal(durations.length, 10);
+  for (const d of durations) assert.ok(Math.abs(d - 1) < 0.05, `segment of ${d} s`);
+  assert.equal([...text.matchAll(/#EXT-X-DISCONTINUITY\n/g)].length, 1, 'one discontinuity, where the audio configuration changed');
+  assert.match(text, /#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:[^\n]+\n#EXTINF:[\d.]+,\n[0-9a-f]{8}-t6\.ts/);
+  assert.match(text, /#EXT-X-TARGETDURATION:1\n/);
+});
+
+test('the MPEG-TS variant: a source that makes keyframes on request is asked when a segment is due; without them, segments are cut past 10 targets', () => {
+  let asked = 0;
+  const stream = live(() => asked++);
+  const muxer = new HlsTsMuxer(stream, { segmentTargetMs: 1000, segmentCount: 3 });
+  stream.addReader({ id: 'hls-ts', protocol: 'hls-ts', remoteAddress: '' }, muxer);
+  const before = asked;
+  for (let i = 0; i < 25 * 25; i++) stream.push(makeUnit(video, i * 3600, i * 3600, i === 0, frames[i === 0 ? 0 : 1]!.data));
+  assert.ok(asked - before >= 20 && asked - before <= 26, `asked about once a second (${asked - before} times in 25 s)`);
+  const durations = [...muxer.playlist().matchAll(/#EXTINF:([\d.]+),/g)].map((m) => Number(m[1]));
+  assert.deepEqual(durations, [10, 10], 'cut at 10 s and 20 s');
 });
