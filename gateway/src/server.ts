@@ -14,6 +14,7 @@ import { RtmpServer } from './protocols/rtmp/rtmp-server.js';
 import { SrtServer } from './protocols/srt/srt-server.js';
 import { WhepServer } from './protocols/webrtc/whep-server.js';
 import { aacToOpus, opusToAac } from './transcode/renditions.js';
+import { ConfiguredAccess, type AuthOptions } from './auth/access-checker.js';
 import { WhipServer } from './protocols/webrtc/whip-server.js';
 import { HlsServer } from './protocols/hls/hls-server.js';
 import { WebrtcSessionLimits } from './protocols/webrtc/session-limits.js';
@@ -38,6 +39,7 @@ export class ListenError extends LivegateError {
 
 export class Gateway {
   readonly registry: StreamRegistry;
+  readonly access: ConfiguredAccess;
   readonly log: Logger;
   readonly ports: ListeningPorts = {};
   private readonly http: HttpServer | null;
@@ -55,6 +57,8 @@ export class Gateway {
   private constructor(readonly config: Config, options: GatewayOptions) {
     this.log = options.log ?? createLogger(config.logLevel);
     const s = config.streams;
+    this.access = new ConfiguredAccess(accessOptions(config));
+    if (this.access.open) this.log.warn('no authentication configured: anyone who reaches livegate may publish and read every path (see docs/auth.md)');
     this.registry = new StreamRegistry(
       {
         allowTakeover: s.allowTakeover,
@@ -63,6 +67,9 @@ export class Gateway {
         maxBacklogBytes: s.readerMaxBacklogBytes,
         stuckTimeoutMs: s.readerStuckTimeoutMs,
         gop: { maxBytes: s.gopCacheMaxBytes, maxUnits: s.gopCacheMaxUnits },
+        // Every publish, read, API and metrics request is admitted by the registry, which asks this.
+        access: this.access,
+        endSessionsOnExpiry: config.auth.jwt?.endSessionsOnExpiry ?? false,
         // A stream's audio in the codec a reader plays: once per stream, shared by its readers.
         renditions: [
           opusToAac({ bitrate: config.transcode.aacBitrate, lingerMs: config.transcode.lingerMs, log: this.log }),
@@ -127,7 +134,7 @@ export class Gateway {
           keyPreAnnouncePackets: config.srt.keyPreAnnouncePackets,
         })
       : null;
-    if (this.http && this.srt) registerSrtApi(this.http, this.srt);
+    if (this.http && this.srt) registerSrtApi(this.http, this.srt, this.registry);
   }
 
   /** Starts every enabled server; rejects with ListenError when a port cannot be opened. */
@@ -167,4 +174,30 @@ async function listen(what: string, port: number, host: string, fn: (port: numbe
   } catch (err) {
     throw new ListenError(what, port, host, err as NodeJS.ErrnoException);
   }
+}
+
+/** The access checker's options from `auth.*`. */
+function accessOptions(config: Config): AuthOptions {
+  const a = config.auth;
+  return {
+    methods: a.methods,
+    users: a.users.map((u) => ({ user: u.user, permissions: u.permissions, ...(u.pass !== undefined ? { pass: u.pass } : {}), ...(u.ips ? { ips: u.ips } : {}) })),
+    ipRules: a.ipRules,
+    ...(a.jwt
+      ? {
+          jwt: {
+            algorithms: a.jwt.algorithms,
+            permissionsClaim: a.jwt.permissionsClaim,
+            clockToleranceS: a.jwt.clockToleranceS,
+            jwksCooldownMs: a.jwt.jwksCooldownMs,
+            ...(a.jwt.secret ? { secret: a.jwt.secret } : {}),
+            ...(a.jwt.publicKey ? { publicKey: a.jwt.publicKey } : {}),
+            ...(a.jwt.jwksUrl ? { jwksUrl: a.jwt.jwksUrl } : {}),
+            ...(a.jwt.issuer ? { issuer: a.jwt.issuer } : {}),
+            ...(a.jwt.audience ? { audience: a.jwt.audience } : {}),
+          },
+        }
+      : {}),
+    ...(a.hook ? { hook: { url: a.hook.url, timeoutMs: a.hook.timeoutMs, cacheSeconds: a.hook.cacheSeconds } } : {}),
+  };
 }

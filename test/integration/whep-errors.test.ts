@@ -88,10 +88,11 @@ describe('WHEP errors', { concurrency: false }, () => {
     assert.equal(r.status, 422);
     assert.match(await r.text(), /Opus/);
   });
-  test('stream not live → 409 with Retry-After', async () => {
+  test('stream not live → 404 as problem+json (the admission gate\'s not-found, as on every HTTP route)', async () => {
     const r = await post('live/nothing/whep', offer());
-    assert.equal(r.status, 409);
-    assert.ok(Number(r.headers.get('retry-after')) > 0);
+    assert.equal(r.status, 404);
+    assert.equal(r.headers.get('content-type'), 'application/problem+json');
+    assert.match(((await r.json()) as { detail: string }).detail, /not live/);
   });
   test('a stream with B-frames → 422 that says why', async () => {
     const b = new RtmpClient();

@@ -12,7 +12,7 @@ import { test } from 'node:test';
 const SRC = resolve(new URL('../../gateway/src', import.meta.url).pathname);
 
 /** Top folders above the pure layers: what codec/ and format/ (and, but for types, core/) must not import. */
-const IO_LAYERS = ['protocols', 'transcode', 'api', 'http', 'net', 'nat', 'config', 'server.ts', 'cli.ts', 'index.ts'];
+const IO_LAYERS = ['protocols', 'transcode', 'auth', 'api', 'http', 'net', 'nat', 'config', 'server.ts', 'cli.ts', 'index.ts'];
 
 interface Rule {
   /** Which importing files (relative to gateway/src, posix) the rule is about. */
@@ -32,6 +32,8 @@ export const RULES: Rule[] = [
   { from: /^core\//, forbids: (to) => IO_LAYERS.includes(top(to)), why: 'the core knows no protocol, transcoder or API (they are given to it)' },
   { from: /^transcode\//, forbids: (to) => ['protocols', 'api', 'http'].includes(top(to)), why: 'transcoders know the core, not the protocols' },
   { from: /^api\//, forbids: (to) => top(to) === 'transcode', why: 'the API reads renditions and outputs from the stream' },
+  { from: /^(protocols|api|http)\//, forbids: (to) => top(to) === 'auth', why: 'credentials are checked by the admission gate (StreamRegistry.admit), never by a protocol' },
+  { from: /^auth\//, forbids: (to) => ['protocols', 'api', 'http', 'transcode'].includes(top(to)), why: 'auth methods know the core, not the protocols' },
 ];
 
 const IMPORT = /(?:^|[\s;])(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|(?:^|[\s;(])import\s*\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s+['"]([^'"]+)['"]/gm;

@@ -4,6 +4,8 @@
  * `interval` ms (default 2000, at least 500) for bitrates and reader counts. `?path=` narrows it to
  * one path: a player waiting for its stream to go live learns it at once, without polling.
  */
+import { apiAllowed } from './api-access.js';
+import { sendProblem } from '../http/problem.js';
 import type { ServerResponse } from 'node:http';
 import { normalizePath, type StreamRegistry } from '../core/stream-registry.js';
 import type { HttpServer } from '../http/http-server.js';
@@ -57,18 +59,13 @@ export function registerEventsApi(http: HttpServer, registry: StreamRegistry): (
   registry.on('unpublish', changed);
   registry.on('takeover', changed);
 
-  http.route('GET', '/api/v1/events', (req, res, _params, url) => {
-    if (watchers.size >= MAX_CLIENTS) {
-      res.writeHead(503, { 'Content-Type': 'application/problem+json', 'Retry-After': '10' });
-      res.end(JSON.stringify({ status: 503, detail: 'too many event-stream clients' }) + '\n');
-      return;
-    }
+  http.route('GET', '/api/v1/events', async (req, res, _params, url) => {
+    if (watchers.size >= MAX_CLIENTS) return sendProblem(res, 503, 'too many event-stream clients', { 'Retry-After': '10' });
     const rawPath = url.searchParams.get('path');
     const path = rawPath === null ? null : normalizePath(rawPath);
-    if (rawPath !== null && path === null) {
-      res.writeHead(400, { 'Content-Type': 'application/problem+json' }).end(JSON.stringify({ status: 400, detail: 'bad path' }) + '\n');
-      return;
-    }
+    if (rawPath !== null && path === null) return sendProblem(res, 400, 'bad path');
+    if (!(await apiAllowed(registry, req, res, url, path))) return;
+    if (res.destroyed) return;
     const interval = Math.max(500, Number(url.searchParams.get('interval')) || 2000);
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
     res.write(`retry: 2000\n\n`);

@@ -1,4 +1,6 @@
 /** REST API: `GET /api/v1/streams` and `GET /api/v1/streams/{path}`. */
+import { apiAllowed } from './api-access.js';
+import { sendProblem } from '../http/problem.js';
 import type { RenditionView } from '../core/rendition.js';
 import type { Stream } from '../core/stream.js';
 import type { OutputView } from '../core/stream-outputs.js';
@@ -21,6 +23,8 @@ export interface ReaderView {
   id: string;
   protocol: string;
   remoteAddress: string;
+  /** Who the admission gate recognised (a user, a JWT subject), when credentials were checked. */
+  user?: string;
   unitsSent: number;
   unitsSkipped: number;
   /** Tracks of the stream this reader does not get, because its protocol cannot carry them. */
@@ -33,7 +37,7 @@ export interface StreamView {
   /** Ingest bitrate in bits per second over the last second. */
   bitrate: number;
   bytesIn: number;
-  publisher: { id: string; protocol: string; remoteAddress: string };
+  publisher: { id: string; protocol: string; remoteAddress: string; user?: string };
   readers: { total: number; byProtocol: { [protocol: string]: number }; list?: ReaderView[] };
   uptimeSeconds: number;
   gopCache: { units: number; bytes: number };
@@ -56,7 +60,12 @@ export function streamView(stream: Stream, withReaders = false): StreamView {
     ),
     bitrate: Math.round(stream.bitrate * 8),
     bytesIn: stream.bytesIn,
-    publisher: { id: stream.publisher.id, protocol: stream.publisher.protocol, remoteAddress: stream.publisher.remoteAddress },
+    publisher: {
+      id: stream.publisher.id,
+      protocol: stream.publisher.protocol,
+      remoteAddress: stream.publisher.remoteAddress,
+      ...(stream.publisher.grant?.identity ? { user: stream.publisher.grant.identity } : {}),
+    },
     readers: {
       total: stream.readerCount,
       byProtocol,
@@ -66,6 +75,7 @@ export function streamView(stream: Stream, withReaders = false): StreamView {
               id: r.id,
               protocol: r.protocol,
               remoteAddress: r.remoteAddress,
+              ...(r.grant?.identity ? { user: r.grant.identity } : {}),
               unitsSent: r.unitsSent,
               unitsSkipped: r.unitsSkipped,
               omittedTracks: r.omittedTracks.map((t) => ({ ...t })),
@@ -81,13 +91,16 @@ export function streamView(stream: Stream, withReaders = false): StreamView {
 }
 
 export function registerStreamsApi(http: HttpServer, registry: StreamRegistry): void {
-  http.route('GET', '/api/v1/streams', (_req, res) => {
+  http.route('GET', '/api/v1/streams', async (req, res, _params, url) => {
+    if (!(await apiAllowed(registry, req, res, url))) return;
     sendJson(res, 200, { streams: registry.list().map((s) => streamView(s)) });
   });
-  http.route('GET', /^\/api\/v1\/streams\/(?<path>.+)$/, (_req, res, params) => {
+  http.route('GET', /^\/api\/v1\/streams\/(?<path>.+)$/, async (req, res, params, url) => {
     const path = normalizePath(params.path ?? '');
-    const stream = path ? registry.get(path) : undefined;
-    if (!stream) return sendJson(res, 404, { error: 'stream not found' });
+    if (!path) return sendProblem(res, 400, 'bad path');
+    if (!(await apiAllowed(registry, req, res, url, path))) return;
+    const stream = registry.get(path);
+    if (!stream) return sendProblem(res, 404, `stream "${path}" is not live`);
     sendJson(res, 200, streamView(stream, true));
   });
 }

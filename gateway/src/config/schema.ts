@@ -1,6 +1,17 @@
 import { z } from 'zod';
+import { blockListOf } from '../auth/ip-rules.js';
+import { storedPasswordError } from '../auth/password.js';
 
 const port = z.number().int().min(0).max(65535);
+const action = z.enum(['publish', 'read', 'api', 'metrics']);
+const permission = z.object({ action, path: z.string().min(1).optional() }).strict();
+const cidrs = z.array(z.string()).superRefine((list, ctx) => {
+  try {
+    blockListOf(list);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
 const MiB = 1024 * 1024;
 
 /** The whole configuration, with every default, so that livegate runs with no file at all. */
@@ -167,6 +178,67 @@ export const configSchema = z
       .prefault({}),
     /** Reserved for the RTSP server (a later release). */
     rtsp: z.object({ port: port.default(8554) }).passthrough().prefault({}),
+    auth: z
+      .object({
+        /** Methods asked in order until one has a verdict; none: anyone may publish and read (a warning at start). */
+        methods: z.array(z.enum(['users', 'jwt', 'hook'])).default([]),
+        /** Internal users; `user: any` stands for every client. */
+        users: z
+          .array(
+            z
+              .object({
+                user: z.string().min(1),
+                /** Plain, `sha256:<hex>` or `$scrypt$…` (npm run hash-password). */
+                pass: z
+                  .string()
+                  .optional()
+                  .superRefine((p, ctx) => {
+                    const error = p === undefined ? null : storedPasswordError(p);
+                    if (error) ctx.addIssue({ code: 'custom', message: error });
+                  }),
+                ips: cidrs.optional(),
+                permissions: z.array(permission).default([]),
+              })
+              .strict(),
+          )
+          .default([]),
+        jwt: z
+          .object({
+            secret: z.string().min(16).optional(),
+            publicKey: z.string().optional(),
+            jwksUrl: z.url().optional(),
+            algorithms: z.array(z.enum(['HS256', 'RS256', 'ES256'])).min(1).default(['HS256', 'RS256', 'ES256']),
+            issuer: z.string().optional(),
+            audience: z.string().optional(),
+            permissionsClaim: z.string().min(1).default('permissions'),
+            clockToleranceS: z.number().min(0).max(300).default(5),
+            /** Least time between two fetches of the JWKS (a token with an unknown key id fetches it again). */
+            jwksCooldownMs: z.number().int().min(0).default(5000),
+            /** Close sessions when their token expires (not only refuse new ones). */
+            endSessionsOnExpiry: z.boolean().default(false),
+          })
+          .strict()
+          .refine((j) => j.secret !== undefined || j.publicKey !== undefined || j.jwksUrl !== undefined, 'auth.jwt needs secret, publicKey or jwksUrl')
+          .optional(),
+        hook: z
+          .object({
+            /** POSTed `{ action, protocol, path, user, password, token, ip, id, query, userAgent }`; 2xx allows. */
+            url: z.url(),
+            timeoutMs: z.number().int().positive().default(2000),
+            /** Seconds an allow answer is remembered. */
+            cacheSeconds: z.number().min(0).default(0),
+            /** Lifecycle notifications (on_publish, on_unpublish, on_read, on_read_end) are POSTed here. */
+            notifyUrl: z.url().optional(),
+          })
+          .strict()
+          .optional(),
+        /** Per action, CIDRs allowed and denied (deny wins; an allow list admits only its addresses). */
+        ipRules: z.array(z.object({ actions: z.array(action).optional(), allow: cidrs.optional(), deny: cidrs.optional() }).strict()).default([]),
+      })
+      .strict()
+      .refine((a) => !a.methods.includes('jwt') || a.jwt !== undefined, 'auth.methods names jwt: configure auth.jwt')
+      .refine((a) => !a.methods.includes('hook') || a.hook !== undefined, 'auth.methods names hook: configure auth.hook')
+      .prefault({}),
     streams: z
       .object({
         /**

@@ -32,3 +32,21 @@ export function rtmpStreamPath(app: string, key: string): { path: string } | { e
   const path = normalizePath(`${app}/${key}`);
   return path ? { path } : { error: `invalid stream path "${app}/${key}"` };
 }
+
+const patternCache = new Map<string, RegExp>();
+
+/**
+ * Whether `path` matches a path pattern: exact, or with `*` matching any characters (`live/*`
+ * matches `live/cam1` and `live/a/b`; `*` alone every path); a pattern `~regex` is a regular
+ * expression tested against the path.
+ */
+export function matchPath(pattern: string, path: string): boolean {
+  if (pattern === '*') return true;
+  if (!pattern.includes('*') && !pattern.startsWith('~')) return pattern === path;
+  let re = patternCache.get(pattern);
+  if (!re) {
+    re = pattern.startsWith('~') ? new RegExp(pattern.slice(1)) : new RegExp('^' + pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
+    if (patternCache.size < 1000) patternCache.set(pattern, re);
+  }
+  return re.test(path);
+}

@@ -1,3 +1,4 @@
+import type { AccessGrant } from './access.js';
 import type { MediaUnit, StreamMetadata, Track } from './media-unit.js';
 
 /** What a reader (one viewer connection) learns when it attaches to a live stream. */
@@ -43,10 +44,12 @@ export interface ReaderInfo {
   readonly id: string;
   readonly protocol: string;
   readonly remoteAddress: string;
-  /** Query string the reader sent (e.g. "token=…"), kept for authentication. */
+  /** Query string the reader sent (e.g. "token=…"). */
   readonly query?: string;
-  /** The bearer token of an `Authorization: Bearer …` header (WHEP), kept for authentication. */
+  /** The bearer token of an `Authorization: Bearer …` header (WHEP). */
   readonly bearer?: string;
+  /** What the admission gate allowed (who, until when): see `StreamRegistry.admit`. */
+  readonly grant?: AccessGrant;
 }
 
 export interface ReaderQueueLimits {

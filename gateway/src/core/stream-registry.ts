@@ -1,6 +1,9 @@
+import { openAccess, type AccessChecker, type AccessDecision, type AccessRequest, type AccessVerdict, type RefusalReason } from './access.js';
 import { TypedEmitter } from './events.js';
-import { StreamBusyError } from './errors.js';
+import { describeError, StreamBusyError } from './errors.js';
+import { FailureThrottle } from './failure-throttle.js';
 import type { Logger } from './log.js';
+import { RefusalLog } from './refusal-log.js';
 import { Stream, type PublisherInfo, type StreamOptions } from './stream.js';
 
 export { normalizePath } from './path.js';
@@ -15,6 +18,10 @@ export interface RegistryOptions extends StreamOptions {
   takeoverAfterSilenceMs?: number;
   /** A publisher that sends nothing for this long is disconnected. */
   publisherIdleTimeoutMs: number;
+  /** Checks the credentials of every publish, read, API and metrics request (see `admit`); open when absent. */
+  access?: AccessChecker;
+  /** Sessions whose credentials expire (a JWT's `exp`) are closed then, not only refused at admission. */
+  endSessionsOnExpiry?: boolean;
 }
 
 export type RegistryEvents = {
@@ -22,6 +29,8 @@ export type RegistryEvents = {
   unpublish: { stream: Stream; reason: string };
   /** A new publisher took a live stream over; its readers stay. */
   takeover: { stream: Stream; previous: PublisherInfo; reason: string };
+  /** A request was refused at admission. */
+  refused: { request: AccessRequest; reason: RefusalReason };
 };
 
 /** Whether a publisher may start on a path now. */
@@ -43,12 +52,15 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
   private lastTick = performance.now();
   /** The stream whose previous publisher is being closed by a take-over. */
   private handingOver: Stream | null = null;
+  private readonly failures = new FailureThrottle();
+  private readonly refusals: RefusalLog;
 
   constructor(
     readonly options: RegistryOptions,
     private readonly log: Logger,
   ) {
     super();
+    this.refusals = new RefusalLog(log);
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
   }
@@ -63,6 +75,44 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
 
   private get takeoverAfterSilenceMs(): number {
     return this.options.takeoverAfterSilenceMs ?? DEFAULT_TAKEOVER_AFTER_SILENCE_MS;
+  }
+
+  /**
+   * The one admission gate: every publish and every read, on every protocol, and every API and
+   * metrics request, is asked here before anything else is done for it. Credentials are checked
+   * first (so a refused client learns nothing about which paths are live), then what the action
+   * needs: a read needs a live stream (`not-found`), a publish a free path (`busy`, with
+   * `retryInMs` when the path's publisher has gone silent). Refusals are logged once per client and
+   * reason per interval; repeated bad credentials from one address are answered slower and slower.
+   */
+  async admit(request: AccessRequest): Promise<AccessDecision> {
+    let verdict: AccessVerdict;
+    try {
+      verdict = await (this.options.access ?? openAccess).check(request);
+    } catch (err) {
+      this.log.error('access check failed', { id: request.id, error: describeError(err) });
+      verdict = { allow: false, reason: 'unauthorized', message: 'the access check failed' };
+    }
+    if (!verdict.allow) {
+      const delayMs = verdict.reason === 'unauthorized' ? this.failures.failed(request.ip) : 0;
+      const { action, protocol, path, ip, id } = request;
+      this.refusals.refused(`${ip}|${verdict.reason}|${action}`, 'access refused', { action, protocol, path: path || undefined, ip, id, reason: verdict.reason, why: verdict.message, failures: this.failures.count(ip) || undefined }, 'warn');
+      this.emit('refused', { request, reason: verdict.reason });
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs).unref());
+      return { ok: false, reason: verdict.reason, message: verdict.message, ...(delayMs > 0 ? { throttled: true } : {}) };
+    }
+    if (request.action === 'read' && !this.streams.has(request.path)) {
+      this.emit('refused', { request, reason: 'not-found' });
+      return { ok: false, reason: 'not-found', message: `stream "${request.path}" is not live` };
+    }
+    if (request.action === 'publish') {
+      const check = this.check(request.path);
+      if (!check.ok) {
+        this.emit('refused', { request, reason: 'busy' });
+        return { ok: false, reason: 'busy', message: check.reason, ...(check.retryInMs !== undefined ? { retryInMs: check.retryInMs } : {}) };
+      }
+    }
+    return { ok: true, request, identity: verdict.identity, expiresAt: verdict.expiresAt, method: verdict.method };
   }
 
   /** Whether `publish(path, …)` would succeed now, and whether it would take the path over. */
@@ -85,6 +135,11 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
    * Otherwise throws StreamBusyError (with `retryInMs`, see `check`).
    */
   publish(path: string, publisher: PublisherInfo): Stream {
+    // With an access checker, nothing publishes without having been admitted for that path.
+    const grant = publisher.grant;
+    if (this.options.access && (!grant || grant.request.action !== 'publish' || grant.request.path !== path)) {
+      throw new Error(`publish to ${path} by ${publisher.id} was not admitted (StreamRegistry.admit)`);
+    }
     const verdict = this.check(path);
     if (!verdict.ok) throw new StreamBusyError(path, verdict.retryInMs);
     const existing = this.streams.get(path);
@@ -141,7 +196,19 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
     const now = performance.now();
     const interval = now - this.lastTick;
     this.lastTick = now;
+    const expiring = this.options.endSessionsOnExpiry === true;
+    const wallNow = Date.now();
     for (const stream of this.streams.values()) {
+      if (expiring) {
+        const until = stream.publisher.grant?.expiresAt;
+        if (until !== undefined && until !== null && until <= wallNow) {
+          this.log.info('publisher credentials expired, closing', { path: stream.path, id: stream.publisher.id });
+          stream.publisher.close('credentials expired');
+          this.unpublish(stream, 'publisher credentials expired');
+          continue;
+        }
+        stream.closeExpiredReaders(wallNow);
+      }
       stream.tick(interval);
       if (now - stream.lastActivity > this.options.publisherIdleTimeoutMs) {
         this.log.warn('publisher idle, closing', { path: stream.path, id: stream.publisher.id });

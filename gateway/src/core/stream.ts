@@ -3,6 +3,7 @@ import { GopCache, type GopCacheLimits } from './gop-cache.js';
 import { TIMESCALE, type AudioCodec, type MediaUnit, type StreamMetadata, type Track, type VideoCodec } from './media-unit.js';
 import { silentLogger, type Logger } from './log.js';
 import { ReaderQueue, type OmittedTrack, type ReaderInfo, type ReaderQueueLimits, type ReaderSink } from './reader.js';
+import type { AccessGrant } from './access.js';
 import type { AudioRendition, ReaderWants, RenditionMaker, RenditionView } from './rendition.js';
 import { addRenditionReader } from './rendition-reader.js';
 import { StreamOutputs, type OutputView } from './stream-outputs.js';
@@ -12,10 +13,12 @@ export interface PublisherInfo {
   readonly id: string;
   readonly protocol: string;
   readonly remoteAddress: string;
-  /** Query string the publisher sent (e.g. "token=…"), kept for authentication. */
+  /** Query string the publisher sent (e.g. "token=…"). */
   readonly query?: string;
-  /** The bearer token of an `Authorization: Bearer …` header (WHIP), kept for authentication. */
+  /** The bearer token of an `Authorization: Bearer …` header (WHIP). */
   readonly bearer?: string;
+  /** What the admission gate allowed (who, until when): see `StreamRegistry.admit`. */
+  readonly grant?: AccessGrant;
   /** The video codec the source will send, when it is known before the first frame (WHIP: negotiated). */
   readonly videoCodec?: VideoCodec;
   /** Ends the ingest session (idle timeout, take-over, shutdown). Must be idempotent. */
@@ -359,6 +362,16 @@ export class Stream extends TypedEmitter<StreamEvents> {
     this.gop.clear();
     this.emit('end', { reason });
     this.removeAllListeners();
+  }
+
+  /** Drops the readers whose credentials expired before `wallNow` (ms since the epoch). */
+  closeExpiredReaders(wallNow: number): void {
+    for (const q of [...this.readerQueues.values()]) {
+      const until = q.info.grant?.expiresAt;
+      if (until === undefined || until === null || until > wallNow) continue;
+      this.removeQueue(q, 'credentials expired');
+      q.sink.drop('credentials expired');
+    }
   }
 
   /** Called once a second by the registry. */

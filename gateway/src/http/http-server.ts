@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { listen } from '../net/listen.js';
+import { sendProblem } from './problem.js';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../core/log.js';
 
@@ -86,7 +87,7 @@ export class HttpServer {
     this.cors(res);
     const target = parseTarget(req.url ?? '/');
     if (!target) {
-      res.writeHead(400, { 'Content-Type': 'text/plain' }).end('bad request target\n');
+      sendProblem(res, 400, 'bad request target');
       return;
     }
     const { pathname, url } = target;
@@ -102,7 +103,7 @@ export class HttpServer {
         .then(() => route.handler(req, res, params, url))
         .catch((err: unknown) => {
           this.options.log.error('http handler failed', { path: pathname, reason: String(err) });
-          if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' }).end('internal error\n');
+          if (!res.headersSent) sendProblem(res, 500, 'internal error');
           else res.destroy();
         });
       return;
@@ -118,10 +119,10 @@ export class HttpServer {
     }
     if (allowed.length > 0) {
       allowed = [...new Set(allowed)];
-      res.writeHead(405, { Allow: allowed.join(', '), 'Content-Type': 'text/plain' }).end('method not allowed\n');
+      sendProblem(res, 405, 'method not allowed', { Allow: allowed.join(', ') });
       return;
     }
-    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+    sendProblem(res, 404, 'not found');
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {

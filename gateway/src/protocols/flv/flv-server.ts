@@ -12,6 +12,7 @@ import type { ReaderHandle } from '../../core/stream.js';
 import type { ReaderWants } from '../../core/rendition.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
 import type { HttpServer, RouteParams } from '../../http/http-server.js';
+import { clientIp, httpCredentials, rawRefusal, sendProblem, sendRefusal } from '../../http/problem.js';
 import { FlvReader, type FlvTransport } from './from-stream.js';
 
 const HTTP_CHUNK = Symbol('http-flv.chunk');
@@ -45,8 +46,8 @@ export class FlvServer {
   constructor(private readonly options: FlvServerOptions) {}
 
   register(http: HttpServer): void {
-    http.route('GET', FLV_ROUTE, (req, res, params, url) => this.onHttp(req, res, params, url.search.slice(1)));
-    http.upgrade(FLV_ROUTE, (req, socket, head, params, url) => this.onUpgrade(req, socket, head, params, url.search.slice(1)));
+    http.route('GET', FLV_ROUTE, (req, res, params, url) => this.onHttp(req, res, params, url));
+    http.upgrade(FLV_ROUTE, (req, socket, head, params, url) => void this.onUpgrade(req, socket, head, params, url));
   }
 
   closeAll(reason: string): void {
@@ -54,17 +55,21 @@ export class FlvServer {
     this.wss.close();
   }
 
-  private onHttp(req: IncomingMessage, res: ServerResponse, params: RouteParams, query: string): void {
+  private async onHttp(req: IncomingMessage, res: ServerResponse, params: RouteParams, url: URL): Promise<void> {
     const id = sessionId('httpflv');
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const query = url.search.slice(1);
     const path = normalizePath(params.path ?? '');
-    const stream = path ? this.options.registry.get(path) : undefined;
     const log = this.options.log.child({ id, protocol: 'http-flv', path: path ?? params.path, remote });
-    if (!stream) {
-      log.info('play refused', { reason: 'stream not found' });
-      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('stream not found\n');
-      return;
+    if (!path) return sendProblem(res, 400, `invalid stream path "${params.path ?? ''}"`);
+    const { registry } = this.options;
+    const admitted = await registry.admit({ action: 'read', protocol: 'http-flv', path, ...httpCredentials(req, url), ip: clientIp(req), id, query, userAgent: req.headers['user-agent'] ?? '' });
+    const stream = admitted.ok ? registry.get(path) : undefined;
+    if (!admitted.ok || !stream) {
+      log.info('play refused', { reason: admitted.ok ? 'not-found' : admitted.reason });
+      return sendRefusal(res, admitted.ok ? { ok: false, reason: 'not-found', message: `stream "${path}" is not live` } : admitted);
     }
+    if (res.destroyed) return;
     // HTTP/1.1: chunked; HTTP/1.0 clients (some players) get the raw stream and a close at the end.
     const chunked = req.httpVersionMajor > 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1);
     res.writeHead(200, {
@@ -113,21 +118,25 @@ export class FlvServer {
     res.on('close', () => session.close('client closed'));
     res.on('error', (err) => session.close(`socket error: ${err.message}`, true));
     this.sessions.add(session);
-    handle = stream.addReader({ id, protocol: 'http-flv', remoteAddress: remote, query }, new FlvReader(transport, 'http-flv'), FLV_WANTS);
+    handle = stream.addReader({ id, protocol: 'http-flv', remoteAddress: remote, query, grant: admitted }, new FlvReader(transport, 'http-flv'), FLV_WANTS);
     log.info('play started');
   }
 
-  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, params: RouteParams, query: string): void {
+  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, params: RouteParams, url: URL): Promise<void> {
     const path = normalizePath(params.path ?? '');
-    const stream = path ? this.options.registry.get(path) : undefined;
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const id = sessionId('wsflv');
+    const query = url.search.slice(1);
     const log = this.options.log.child({ id, protocol: 'ws-flv', path: path ?? params.path, remote });
-    if (!stream) {
-      log.info('play refused', { reason: 'stream not found' });
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return;
+    if (!path) return rawRefusal(socket, { ok: false, reason: 'not-found', message: `invalid stream path "${params.path ?? ''}"` });
+    const { registry } = this.options;
+    const admitted = await registry.admit({ action: 'read', protocol: 'ws-flv', path, ...httpCredentials(req, url), ip: clientIp(req), id, query, userAgent: req.headers['user-agent'] ?? '' });
+    const stream = admitted.ok ? registry.get(path) : undefined;
+    if (!admitted.ok || !stream) {
+      log.info('play refused', { reason: admitted.ok ? 'not-found' : admitted.reason });
+      return rawRefusal(socket, admitted.ok ? { ok: false, reason: 'not-found', message: `stream "${path}" is not live` } : admitted);
     }
+    if (socket.destroyed) return;
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       if (stream.isEnded) {
         ws.close(1001, 'stream ended');
@@ -157,7 +166,7 @@ export class FlvServer {
       ws.on('error', (err) => session.close(`socket error: ${err.message}`, 1011));
       // Viewers have nothing to say; anything they send is ignored (bounded by maxPayload).
       this.sessions.add(session);
-      handle = stream.addReader({ id, protocol: 'ws-flv', remoteAddress: remote, query }, new FlvReader(transport, 'ws-flv'), FLV_WANTS);
+      handle = stream.addReader({ id, protocol: 'ws-flv', remoteAddress: remote, query, grant: admitted }, new FlvReader(transport, 'ws-flv'), FLV_WANTS);
       log.info('play started');
     });
   }

@@ -10,6 +10,8 @@ import type { Logger } from '../../core/log.js';
 import type { OutputKind } from '../../core/stream-outputs.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
 import type { HttpServer, RouteParams } from '../../http/http-server.js';
+import { clientIp, httpCredentials, sendProblem, sendRefusal } from '../../http/problem.js';
+import { sessionId } from '../../core/log.js';
 import { HlsMuxer, type HlsMuxerOptions, type HlsPart } from './hls-muxer.js';
 import { HlsTsMuxer } from './hls-ts-muxer.js';
 
@@ -33,6 +35,17 @@ const ADVANCE_PART_LIMIT = 3;
 const FIRST_PART_WAIT_MS = 10_000;
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
+
+/** `?token=…` (or `?user=…&pass=…`) of a request's query, to carry on in the playlists it gets; '' without. */
+function credentialQuery(q: URLSearchParams): string {
+  const kept = new URLSearchParams();
+  for (const name of ['token', 'user', 'pass']) {
+    const v = q.get(name);
+    if (v) kept.set(name, v);
+  }
+  const text = kept.toString();
+  return text ? `?${text}` : '';
+}
 
 export class HlsServer {
   private readonly kind: OutputKind<HlsMuxer>;
@@ -68,15 +81,23 @@ export class HlsServer {
     });
   }
 
-  private async onGet(_req: IncomingMessage, res: ServerResponse, params: RouteParams, url: URL): Promise<void> {
+  private async onGet(req: IncomingMessage, res: ServerResponse, params: RouteParams, url: URL): Promise<void> {
     const path = normalizePath(params.path ?? '');
-    if (!path) return text(res, 400, 'bad path');
-    const stream = this.options.registry.get(path);
-    if (!stream) return text(res, 404, `stream "${path}" is not live`);
+    if (!path) return sendProblem(res, 400, 'bad path');
+    // Every request is admitted (playlists, parts and segments alike): credentials come with each,
+    // in `Authorization` (the SDK sets it on hls.js's requests) or in the query (then the playlist
+    // carries it on to the URIs it names).
+    const { registry } = this.options;
+    const credentials = httpCredentials(req, url);
+    const admitted = await registry.admit({ action: 'read', protocol: 'hls', path, ...credentials, ip: clientIp(req), id: sessionId('hls'), query: url.search.slice(1), userAgent: req.headers['user-agent'] ?? '' });
+    if (!admitted.ok) return sendRefusal(res, admitted);
+    const stream = registry.get(path);
+    if (!stream) return sendProblem(res, 404, `stream "${path}" is not live`);
+    const carry = req.headers.authorization ? '' : credentialQuery(url.searchParams);
     if (this.options.variant === 'mpegts') {
       const ts = stream.outputs.use(this.tsKind);
       try {
-        await this.serveTs(ts.output, params.file ?? '', url, res);
+        await this.serveTs(ts.output, params.file ?? '', url, res, carry);
       } finally {
         ts.release();
       }
@@ -84,13 +105,13 @@ export class HlsServer {
     }
     const lease = stream.outputs.use(this.kind);
     try {
-      await this.serve(lease.output, params.file ?? '', url, res);
+      await this.serve(lease.output, params.file ?? '', url, res, carry);
     } finally {
       lease.release();
     }
   }
 
-  private async serve(muxer: HlsMuxer, file: string, url: URL, res: ServerResponse): Promise<void> {
+  private async serve(muxer: HlsMuxer, file: string, url: URL, res: ServerResponse, carry: string): Promise<void> {
     if (file === 'index.m3u8' || file === 'stream.m3u8') {
       // A new muxer starts on the cached GOP: its first part is there at once, or a part target later.
       if (!(await muxer.whenReady(() => muxer.hasPart, FIRST_PART_WAIT_MS))) return text(res, 503, 'no media yet', { 'Retry-After': '1' });
@@ -104,7 +125,7 @@ export class HlsServer {
         const body = muxer.multivariant(`stream.m3u8${url.search}`);
         return body ? send(res, 200, PLAYLIST_TYPE, Buffer.from(body), 'no-cache') : text(res, 503, 'no media yet', { 'Retry-After': '1' });
       }
-      return this.mediaPlaylist(muxer, url, res);
+      return this.mediaPlaylist(muxer, url, res, carry);
     }
     const m = MEDIA_FILE.exec(file)?.groups;
     if (!m || m.id !== muxer.id) return text(res, 404, 'not in this playlist (reload it)');
@@ -129,11 +150,11 @@ export class HlsServer {
   }
 
   /** The classic variant: a plain playlist of complete MPEG-TS segments, and the segments. */
-  private async serveTs(muxer: HlsTsMuxer, file: string, url: URL, res: ServerResponse): Promise<void> {
+  private async serveTs(muxer: HlsTsMuxer, file: string, url: URL, res: ServerResponse, carry: string): Promise<void> {
     if (file === 'index.m3u8' || file === 'stream.m3u8') {
       if (!(await muxer.whenReady(() => muxer.hasSegment, FIRST_PART_WAIT_MS))) return text(res, 503, 'no complete segment yet', { 'Retry-After': '1' });
       const body = file === 'index.m3u8' ? muxer.multivariant(`stream.m3u8${url.search}`) : muxer.playlist();
-      return send(res, 200, PLAYLIST_TYPE, Buffer.from(body), 'no-cache');
+      return send(res, 200, PLAYLIST_TYPE, withQuery(Buffer.from(body), carry), 'no-cache');
     }
     const m = TS_FILE.exec(file)?.groups;
     const segment = m && m.id === muxer.id ? muxer.segment(Number(m.n)) : undefined;
@@ -145,7 +166,7 @@ export class HlsServer {
   }
 
   /** RFC 8216bis §6.2.5.2: bad or too-far blocking requests get 400; those not met in time, 503. */
-  private async mediaPlaylist(muxer: HlsMuxer, url: URL, res: ServerResponse): Promise<void> {
+  private async mediaPlaylist(muxer: HlsMuxer, url: URL, res: ServerResponse, carry: string): Promise<void> {
     const q = url.searchParams;
     const msnText = q.get('_HLS_msn');
     const partText = q.get('_HLS_part');
@@ -174,7 +195,7 @@ export class HlsServer {
       // A held request: how long after its part was cut the playlist is written (benchmarks).
       if (waited) latencyProbe()?.record('hls-playlist', performance.now() - muxer.lastPartAt);
     }
-    send(res, 200, PLAYLIST_TYPE, muxer.playlist(skipText !== null), 'no-cache');
+    send(res, 200, PLAYLIST_TYPE, withQuery(muxer.playlist(skipText !== null), carry), 'no-cache');
   }
 
   /** Three target durations, as RFC 8216bis §6.2.5.2 allows a blocked request. */
@@ -200,7 +221,12 @@ function sendParts(res: ServerResponse, parts: readonly HlsPart[]): void {
 }
 
 function text(res: ServerResponse, status: number, message: string, headers: { [name: string]: string } = {}): void {
-  if (res.destroyed) return;
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache', ...headers });
-  res.end(message + '\n');
+  sendProblem(res, status, message, headers);
+}
+
+const MEDIA_URI = /[0-9a-f]{8}-(?:init\d+\.mp4|[sp]\d+\.m4s|t\d+\.ts)/g;
+
+/** A playlist whose media URIs carry `query` (credentials given in the query travel on with the player's requests). */
+function withQuery(playlist: Buffer, query: string): Buffer {
+  return query ? Buffer.from(playlist.toString('utf8').replace(MEDIA_URI, (uri) => uri + query)) : playlist;
 }

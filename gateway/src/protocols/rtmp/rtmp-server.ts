@@ -3,6 +3,7 @@
  * sans-IO RtmpServerSession; media goes through RtmpToStream / RtmpReader. Any error from a peer
  * closes that one connection with a logged reason.
  */
+import { queryCredentials, type AccessRefusal, type AccessRequest, type RefusalReason } from '../../core/access.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { listen } from '../../net/listen.js';
 import { StreamBusyError, describeError } from '../../core/errors.js';
@@ -49,6 +50,20 @@ export class RtmpServer {
   }
 }
 
+/** The onStatus code of each refusal (what ffmpeg and OBS print). */
+const PUBLISH_REFUSAL: { [R in RefusalReason]: string } = {
+  unauthorized: 'NetStream.Publish.Unauthorized',
+  forbidden: 'NetStream.Publish.Forbidden',
+  'not-found': 'NetStream.Publish.BadName',
+  busy: 'NetStream.Publish.BadName',
+};
+const PLAY_REFUSAL: { [R in RefusalReason]: string } = {
+  unauthorized: 'NetStream.Play.Unauthorized',
+  forbidden: 'NetStream.Play.Forbidden',
+  'not-found': 'NetStream.Play.StreamNotFound',
+  busy: 'NetStream.Play.Failed',
+};
+
 /** One TCP connection: a publisher, a player, or (rarely) both on different message streams. */
 class RtmpConnection {
   readonly id = sessionId('rtmp');
@@ -58,6 +73,9 @@ class RtmpConnection {
   private setupTimer: NodeJS.Timeout | null;
   private closed = false;
   private app = '';
+  /** The query of the app name in `connect` (`rtmp://host/live?token=…`). */
+  private appQuery = '';
+  private flashVer = '';
   /** Publishing message streams: stream id → its Stream, adapter and the publisher the registry knows. */
   private readonly publishing = new Map<number, { stream: Stream; ingest: RtmpToStream; publisher: PublisherInfo }>();
   /** Publishes waiting for a silent publisher of their path to be taken over. */
@@ -104,10 +122,12 @@ class RtmpConnection {
     const s = this.session;
     s.on('connect', (e) => {
       this.app = e.app;
+      this.appQuery = e.query;
+      this.flashVer = typeof e.flashVer === 'string' ? e.flashVer.slice(0, 256) : '';
       this.log.debug('connect', { app: e.app, tcUrl: e.tcUrl, flashVer: e.flashVer });
     });
-    s.on('publish', (e) => this.onPublish(e.streamId, e.app || this.app, e.name, e.query));
-    s.on('play', (e) => this.onPlay(e.streamId, e.app || this.app, e.name, e.query));
+    s.on('publish', (e) => this.later(this.onPublish(e.streamId, e.app || this.app, e.name, e.query)));
+    s.on('play', (e) => this.later(this.onPlay(e.streamId, e.app || this.app, e.name, e.query)));
     s.on('unpublish', (e) => this.endPublish(e.streamId, 'publisher unpublished'));
     s.on('stop-play', (e) => this.endPlay(e.streamId, 'player stopped'));
     s.on('pause', (e) => this.playing.get(e.streamId)?.reader.setPaused(e.paused));
@@ -121,7 +141,24 @@ class RtmpConnection {
     });
   }
 
-  private onPublish(streamId: number, app: string, name: string, query: string, waited = false): void {
+  /** Runs an asynchronous command handler: an error closes this connection, never the process. */
+  private later(work: Promise<void>): void {
+    work.catch((err: unknown) => this.close(`internal error: ${describeError(err)}`));
+  }
+
+  /** What the admission gate is asked: credentials from the stream key's query, or the app's. */
+  private accessRequest(action: 'publish' | 'read', path: string, query: string): AccessRequest {
+    const credentials = { ...queryCredentials(new URLSearchParams(this.appQuery)), ...queryCredentials(new URLSearchParams(query)) };
+    return { action, protocol: 'rtmp', path, ...credentials, ip: this.socket.remoteAddress ?? '', id: this.id, query, userAgent: this.flashVer };
+  }
+
+  /** After a refusal of credentials, the client reads its status, then the connection closes. */
+  private endAfterRefusal(refusal: AccessRefusal): void {
+    if (refusal.reason !== 'unauthorized' && refusal.reason !== 'forbidden') return;
+    this.close(`refused: ${refusal.message}`, 'refused');
+  }
+
+  private async onPublish(streamId: number, app: string, name: string, query: string, waited = false): Promise<void> {
     const resolved = rtmpStreamPath(app, name);
     const log = this.log.child({ path: 'path' in resolved ? resolved.path : `${app}/${name}` });
     if ('error' in resolved) {
@@ -130,11 +167,30 @@ class RtmpConnection {
       return;
     }
     const path = resolved.path;
+    const admitted = await this.options.registry.admit(this.accessRequest('publish', path, query));
+    if (this.closed) return;
+    if (!admitted.ok) {
+      if (admitted.reason === 'busy' && admitted.retryInMs !== undefined && !waited) {
+        // The path's publisher has gone quiet: if it stays so, this one takes over (no answer yet).
+        log.info('publish waits for the silent publisher of its path', { waitMs: admitted.retryInMs });
+        const timer = setTimeout(() => {
+          this.waiting.delete(streamId);
+          if (!this.closed) this.later(this.onPublish(streamId, app, name, query, true));
+        }, admitted.retryInMs + 20);
+        this.waiting.set(streamId, timer);
+        return;
+      }
+      log.warn('publish refused', { reason: admitted.reason, why: admitted.message });
+      this.session.rejectPublish(streamId, PUBLISH_REFUSAL[admitted.reason], admitted.message);
+      this.endAfterRefusal(admitted);
+      return;
+    }
     const publisher: PublisherInfo = {
       id: this.id,
       protocol: 'rtmp',
       remoteAddress: this.remote,
       query,
+      grant: admitted,
       close: (reason) => this.close(reason),
     };
     let stream: Stream;
@@ -142,16 +198,6 @@ class RtmpConnection {
       stream = this.options.registry.publish(path, publisher);
     } catch (err) {
       if (!(err instanceof StreamBusyError)) throw err;
-      if (err.retryInMs !== undefined && !waited) {
-        // The path's publisher has gone quiet: if it stays so, this one takes over (no answer yet).
-        log.info('publish waits for the silent publisher of its path', { waitMs: err.retryInMs });
-        const timer = setTimeout(() => {
-          this.waiting.delete(streamId);
-          if (!this.closed) this.guard(() => this.onPublish(streamId, app, name, query, true));
-        }, err.retryInMs + 20);
-        this.waiting.set(streamId, timer);
-        return;
-      }
       log.warn('publish refused', { reason: err.message });
       this.session.rejectPublish(streamId, 'NetStream.Publish.BadName', err.message);
       return;
@@ -163,16 +209,7 @@ class RtmpConnection {
     log.info('publish started', { query: query ? 'present' : undefined });
   }
 
-  /** Runs work from a timer: an error closes this connection, never the process. */
-  private guard(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.close(`internal error: ${describeError(err)}`);
-    }
-  }
-
-  private onPlay(streamId: number, app: string, name: string, query: string): void {
+  private async onPlay(streamId: number, app: string, name: string, query: string): Promise<void> {
     const resolved = rtmpStreamPath(app, name);
     const log = this.log.child({ path: 'path' in resolved ? resolved.path : `${app}/${name}` });
     if ('error' in resolved) {
@@ -181,10 +218,14 @@ class RtmpConnection {
       return;
     }
     const path = resolved.path;
-    const stream = this.options.registry.get(path);
-    if (!stream) {
-      log.info('play refused', { reason: 'stream not found' });
-      this.session.rejectPlay(streamId, 'NetStream.Play.StreamNotFound', `stream "${path}" is not live`);
+    const admitted = await this.options.registry.admit(this.accessRequest('read', path, query));
+    if (this.closed) return;
+    const stream = admitted.ok ? this.options.registry.get(path) : undefined;
+    if (!admitted.ok || !stream) {
+      const refusal: AccessRefusal = admitted.ok ? { ok: false, reason: 'not-found', message: `stream "${path}" is not live` } : admitted;
+      log.info('play refused', { reason: refusal.reason, why: refusal.message });
+      this.session.rejectPlay(streamId, PLAY_REFUSAL[refusal.reason], refusal.message);
+      this.endAfterRefusal(refusal);
       return;
     }
     this.endPlay(streamId, 'play started again');
@@ -210,7 +251,7 @@ class RtmpConnection {
       this.options.chunkSize,
     );
     // RTMP players play AAC and MP3: Opus audio reaches them as the stream's AAC rendition.
-    const handle = stream.addReader({ id: `${this.id}/${streamId}`, protocol: 'rtmp', remoteAddress: this.remote, query }, reader, { audio: ['aac', 'mp3'] });
+    const handle = stream.addReader({ id: `${this.id}/${streamId}`, protocol: 'rtmp', remoteAddress: this.remote, query, grant: admitted }, reader, { audio: ['aac', 'mp3'] });
     this.playing.set(streamId, { handle, reader, path });
     log.info('play started', { query: query ? 'present' : undefined });
   }
@@ -242,7 +283,8 @@ class RtmpConnection {
    * Idempotent: ends what this connection publishes and plays, then destroys the socket. A close the
    * server decides (error, timeout, take-over, slow reader) is logged at warn; one the peer made, at info.
    */
-  close(reason: string, by: 'server' | 'peer' | 'shutdown' = 'server'): void {
+  /** `refused`: the client's credentials were refused; what was written (its status) is flushed before the close. */
+  close(reason: string, by: 'server' | 'peer' | 'shutdown' | 'refused' = 'server'): void {
     if (this.closed) return;
     this.closed = true;
     this.clearSetupTimer();
@@ -252,7 +294,12 @@ class RtmpConnection {
     for (const id of [...this.playing.keys()]) this.endPlay(id, reason);
     if (by === 'server') this.log.warn('connection closed', { reason, by: 'server' });
     else this.log.info('connection closed', { reason });
-    this.socket.destroy();
+    if (by === 'refused') {
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), 2000).unref();
+    } else {
+      this.socket.destroy();
+    }
     this.onClosed();
   }
 }

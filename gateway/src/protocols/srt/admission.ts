@@ -4,7 +4,7 @@
  * state — each refusal with the SRT rejection code a libsrt caller understands. No sockets.
  */
 import type { StreamRegistry } from '../../core/stream-registry.js';
-import { normalizePath } from '../../core/path.js';
+import { matchPath, normalizePath } from '../../core/path.js';
 import { decodeKeyMaterial, type KeyMaterial } from './crypto.js';
 import type { Handshake } from './handshake.js';
 import { AccessReject, MIN_PEER_VERSION, RejectReason } from './listener-handshake.js';
@@ -90,9 +90,4 @@ function passphraseFor(rules: readonly SrtPassphraseRule[], path: string, mode: 
   return null;
 }
 
-/** `live/*` matches `live/cam1`; `*` alone matches every path. */
-export function matchPath(pattern: string, path: string): boolean {
-  if (!pattern.includes('*')) return pattern === path;
-  const re = new RegExp('^' + pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
-  return re.test(path);
-}
+export { matchPath };

@@ -4,6 +4,7 @@
  * decides who may publish or read what, turns refusals into SRT rejection codes, and ties each
  * connection to a stream: `publish` through SrtToStream, `read` as an SrtReader of the stream.
  */
+import type { AccessDecision, AccessGrant, RefusalReason } from '../../core/access.js';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns';
@@ -30,7 +31,7 @@ import {
 import { ControlType, controlPacket, HEADER_SIZE, MAX_PACKET_SIZE, parsePacket, type Packet } from './packet.js';
 import type { SrtMode } from './stream-id.js';
 import { SrtToStream } from './to-stream.js';
-import { admit, type SrtAccessPolicy, type SrtPassphraseRule } from './admission.js';
+import { admit, type SrtAccessPolicy, type SrtAccessRequest, type SrtPassphraseRule } from './admission.js';
 
 export type { SrtAccessDecision, SrtAccessPolicy, SrtAccessRequest, SrtPassphraseRule } from './admission.js';
 
@@ -75,8 +76,10 @@ interface Session {
   readonly peerKey: string;
   readonly localSocketId: number;
   readonly response: Buffer;
-  /** The query part of the stream id (`token=…`), kept for authentication. */
+  /** The query part of the stream id (`token=…`). */
   readonly query?: string;
+  /** What the admission gate allowed. */
+  readonly grant?: AccessGrant;
   readonly log: Logger;
   /** Set by a shutdown: its close is logged as routine. */
   closingRoutinely?: boolean;
@@ -99,6 +102,15 @@ const TICK_MS = 5;
 const RECEIVE_TICK_MS = 10;
 /** Handshake answers kept for repeated CONCLUSIONs and rejections (a caller retries every 250 ms). */
 const REJECTION_MEMORY_MS = 5000;
+/** Callers waiting for the admission gate at most (more are asked to come back). */
+const MAX_PENDING_GATES = 10_000;
+/** The SRT rejection code of each refusal of the admission gate. */
+const GATE_REFUSAL: { [R in RefusalReason]: number } = {
+  unauthorized: AccessReject.Unauthorized,
+  forbidden: AccessReject.Forbidden,
+  'not-found': AccessReject.NotFound,
+  busy: AccessReject.Conflict,
+};
 
 export class SrtServer {
   private socket: Socket | null = null;
@@ -116,6 +128,8 @@ export class SrtServer {
    * production; tests set it close to 2^32 to cross the 32-bit timestamp wrap within seconds.
    */
   clockStartUs = 0;
+  /** Callers waiting for the admission gate, by peer: the decision once it came. */
+  private readonly gates = new Map<string, { decision: AccessDecision | null }>();
   /** The access policy (from the options; the authentication layer may set it later). */
   access: SrtAccessPolicy | null;
   private readonly refusals: RefusalLog;
@@ -257,6 +271,14 @@ export class SrtServer {
     }
     const { request, passphrase, km } = admission;
     const { path, mode } = request;
+    // The admission gate, asynchronously: the caller is left unanswered meanwhile (it repeats its
+    // CONCLUSION every 250 ms); the decision, once known, answers this very handshake.
+    const gate = this.gate(peerKey, request, () => this.conclusion(hs, timestamp, rinfo, peerKey, now));
+    if (gate === null) return;
+    if (!gate.ok) {
+      if (gate.reason === 'busy' && gate.retryInMs !== undefined) return;
+      return reject(GATE_REFUSAL[gate.reason], gate.message);
+    }
     let stream = mode === 'read' ? this.o.registry.get(path) : undefined;
 
     const id = sessionId('srt');
@@ -298,6 +320,7 @@ export class SrtServer {
       localSocketId,
       response,
       query: request.query,
+      grant: gate,
       log,
       info: {
         id,
@@ -316,7 +339,7 @@ export class SrtServer {
     };
 
     if (mode === 'publish') {
-      const publisher: PublisherInfo = { id, protocol: 'srt', remoteAddress: remote, query: request.query, close: (reason) => conn.close(reason) };
+      const publisher: PublisherInfo = { id, protocol: 'srt', remoteAddress: remote, query: request.query, grant: gate, close: (reason) => conn.close(reason) };
       try {
         stream = this.o.registry.publish(path, publisher);
       } catch (err) {
@@ -362,7 +385,7 @@ export class SrtServer {
     let reader: ReaderHandle;
     try {
       reader = stream.addReader(
-        { id: session.id, protocol: 'srt', remoteAddress: session.info.remoteAddress, query: session.query },
+        { id: session.id, protocol: 'srt', remoteAddress: session.info.remoteAddress, query: session.query, ...(session.grant ? { grant: session.grant } : {}) },
         new SrtReader(session.conn, mux.output),
       );
     } catch (err) {
@@ -394,6 +417,46 @@ export class SrtServer {
   /** A refused caller usually retries at once, again and again (srt-live-transmit does): log once per 5 s. */
   private logRefusal(address: string, code: number, fields: { [k: string]: string | number | undefined }): void {
     this.refusals.refused(`${address}|${code}`, 'srt connection refused', fields);
+  }
+
+  /**
+   * The admission gate's decision for a caller: null while it is being asked (`answer` runs again
+   * once it is known), then the decision, used once.
+   */
+  private gate(peerKey: string, request: SrtAccessRequest, answer: () => void): AccessDecision | null {
+    const known = this.gates.get(peerKey);
+    if (known) {
+      if (known.decision === null) return null;
+      this.gates.delete(peerKey);
+      return known.decision;
+    }
+    if (this.gates.size >= MAX_PENDING_GATES) return { ok: false, reason: 'busy', message: 'too many connections being admitted', retryInMs: 250 };
+    const entry: { decision: AccessDecision | null } = { decision: null };
+    this.gates.set(peerKey, entry);
+    const token = request.query ? new URLSearchParams(request.query).get('token') ?? undefined : undefined;
+    this.o.registry
+      .admit({
+        action: request.mode,
+        protocol: 'srt',
+        path: request.path,
+        ...(request.user !== undefined ? { user: request.user } : {}),
+        ...(request.password !== undefined ? { password: request.password } : {}),
+        ...((token ?? request.session) !== undefined ? { token: (token ?? request.session)! } : {}),
+        ip: request.remoteAddress.replace(/:\d+$/, ''),
+        id: peerKey,
+        query: request.query ?? '',
+        userAgent: '',
+      })
+      .then(
+        (decision) => {
+          entry.decision = decision;
+          if (this.socket) answer();
+          // Not consumed (the server closed, or the answer threw): forgotten all the same.
+          if (this.gates.get(peerKey) === entry) this.gates.delete(peerKey);
+        },
+        () => this.gates.delete(peerKey),
+      );
+    return null;
   }
 
   private rememberRejection(peerKey: string, packet: Buffer): void {

@@ -1,12 +1,9 @@
 /** HTTP pieces shared by the WHIP and WHEP endpoints: problem responses, bounded bodies, tokens. */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { LimitError } from '../../core/errors.js';
 
-/** An RFC 9457 problem response. */
-export function problem(res: ServerResponse, status: number, detail: string, headers: { [k: string]: string } = {}): void {
-  res.writeHead(status, { 'Content-Type': 'application/problem+json', ...headers });
-  res.end(JSON.stringify({ status, detail }) + '\n');
-}
+/** An RFC 9457 problem response (the one error shape of every HTTP route). */
+export { sendProblem as problem } from '../../http/problem.js';
 
 /** Bytes of an oversized body read and thrown away so that the client can still get its 413. */
 const DRAIN_LIMIT = 1024 * 1024;

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describeError, LimitError, ParseError } from '../../core/errors.js';
 import { bearerToken, contentType, problem, readBody } from './http-util.js';
+import { httpCredentials, sendRefusal } from '../../http/problem.js';
 import { sessionId, type Logger } from '../../core/log.js';
 import { RefusalLog } from '../../core/refusal-log.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
@@ -49,7 +50,7 @@ export class WhepServer {
   private readonly offPublish: () => void;
 
   register(http: HttpServer): void {
-    http.route('POST', WHEP, (req, res, params) => this.onPost(req, res, params.path ?? ''));
+    http.route('POST', WHEP, (req, res, params, url) => this.onPost(req, res, params.path ?? '', url));
     http.route('PATCH', WHEP_SESSION, (req, res, params) => this.onPatch(req, res, params.session ?? ''));
     http.route('DELETE', WHEP_SESSION, (_req, res, params) => this.onDelete(res, params.session ?? ''));
     http.route('GET', '/api/v1/webrtc/sessions', async (_req, res) => {
@@ -72,7 +73,7 @@ export class WhepServer {
    * 503 each, not an SDP parse (and a peer connection) each. The place taken is given back unless a
    * session is made, which then holds it until it closes.
    */
-  private async onPost(req: IncomingMessage, res: ServerResponse, rawPath: string): Promise<void> {
+  private async onPost(req: IncomingMessage, res: ServerResponse, rawPath: string, url: URL): Promise<void> {
     const ip = clientIp(req.socket.remoteAddress);
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const admission = this.options.limits.admit(ip);
@@ -81,13 +82,13 @@ export class WhepServer {
       return problem(res, 503, admission.reason, { 'Retry-After': String(admission.retryAfterSeconds) });
     }
     try {
-      await this.answerOffer(req, res, rawPath, remote, admission.slot);
+      await this.answerOffer(req, res, rawPath, url, remote, admission.slot);
     } finally {
       if (!admission.slot.held) admission.slot.release();
     }
   }
 
-  private async answerOffer(req: IncomingMessage, res: ServerResponse, rawPath: string, remote: string, slot: SessionSlot): Promise<void> {
+  private async answerOffer(req: IncomingMessage, res: ServerResponse, rawPath: string, url: URL, remote: string, slot: SessionSlot): Promise<void> {
     const id = sessionId('whep');
     const path = normalizePath(rawPath);
     const log = this.options.log.child({ id, protocol: 'whep', path: path ?? rawPath, remote });
@@ -95,6 +96,16 @@ export class WhepServer {
     if (type !== 'application/sdp') {
       log.info('play refused', { reason: `content type "${type}"` });
       return problem(res, 400, 'Content-Type must be application/sdp');
+    }
+    if (!path) {
+      log.info('play refused', { reason: 'invalid path' });
+      return problem(res, 400, `"${rawPath}" is not a valid stream path`);
+    }
+    // The admission gate first: a refused client costs its refusal, not an SDP parse.
+    const admitted = await this.options.registry.admit({ action: 'read', protocol: 'whep', path, ...httpCredentials(req, url), ip: clientIp(req.socket.remoteAddress), id, query: url.search.slice(1), userAgent: req.headers['user-agent'] ?? '' });
+    if (!admitted.ok) {
+      log.info('play refused', { status: admitted.reason, reason: admitted.message });
+      return sendRefusal(res, admitted);
     }
     let offer: string;
     try {
@@ -113,7 +124,7 @@ export class WhepServer {
     }
     const video = media.find((m) => m.kind === 'video');
     const audio = media.find((m) => m.kind === 'audio');
-    const live = path ? this.options.registry.get(path) : undefined;
+    const live = this.options.registry.get(path);
     // A WHIP publisher's VP8 goes to viewers as VP8; everything else is H264.
     const liveVideo = live?.tracks.find((t) => t.kind === 'video')?.codec ?? live?.publisher.videoCodec;
     const videoCodec = liveVideo === 'vp8' ? 'vp8' : 'h264';
@@ -129,10 +140,10 @@ export class WhepServer {
       log.info('play refused', { reason: 'no Opus in the offer' });
       return problem(res, 422, 'the offer must include Opus');
     }
-    const stream = path ? this.options.registry.get(path) : undefined;
+    const stream = this.options.registry.get(path);
     if (!stream) {
       log.info('play refused', { reason: 'stream not live' });
-      return problem(res, 409, `stream "${rawPath}" is not live`, { 'Retry-After': '2' });
+      return problem(res, 404, `stream "${path}" is not live`);
     }
     if (stream.videoReordered) {
       log.info('play refused', { reason: 'stream has B-frames' });
@@ -150,6 +161,7 @@ export class WhepServer {
       log,
       webrtc: this.options.webrtc,
       bearer,
+      grant: admitted,
       videoCodec,
       slot: slot.hold(),
     });
@@ -162,7 +174,7 @@ export class WhepServer {
     }
     if (stream.isEnded) {
       session.close('stream ended during negotiation');
-      return problem(res, 409, `stream "${rawPath}" is not live`, { 'Retry-After': '2' });
+      return problem(res, 404, `stream "${path}" is not live`);
     }
     this.sessions.set(uuid, session);
     session.onClosed = () => this.sessions.delete(uuid);

@@ -2,6 +2,7 @@
  * One WHEP viewer: a werift peer connection (ICE-lite, no outbound STUN) with a sendonly H264 and a
  * sendonly Opus track, attached to a Stream through a WhepReader.
  */
+import type { AccessGrant } from '../../core/access.js';
 import {
   MediaStreamTrack,
   RTCRtpCodecParameters,
@@ -46,6 +47,8 @@ export interface WhepSessionContext {
   webrtc: WebrtcOptions;
   /** From `Authorization: Bearer …`, kept for authentication. */
   bearer?: string;
+  /** What the admission gate allowed. */
+  grant?: AccessGrant;
   /** What the stream's video is (VP8 only from a WHIP publisher), and so what this viewer gets. */
   videoCodec: WebrtcVideoCodec;
   /** Its place among the gateway's WebRTC sessions: told when ICE completes, released on close. */
@@ -195,7 +198,7 @@ export class WhepSession {
    * is held back by the rendition's delay, so that lip sync holds.
    */
   private addReader(stream: Stream, reader: WhepReader): ReaderHandle {
-    const handle = stream.addReader({ id: this.ctx.id, protocol: 'webrtc', remoteAddress: this.ctx.remote, bearer: this.ctx.bearer }, reader, { audio: ['opus'] });
+    const handle = stream.addReader({ id: this.ctx.id, protocol: 'webrtc', remoteAddress: this.ctx.remote, bearer: this.ctx.bearer, ...(this.ctx.grant ? { grant: this.ctx.grant } : {}) }, reader, { audio: ['opus'] });
     reader.videoDelay = () => handle.audioDelayMs?.() ?? 0;
     return handle;
   }

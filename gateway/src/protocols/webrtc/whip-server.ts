@@ -19,6 +19,7 @@ import { MAX_SDP_BYTES, parseOfferMedia, type OfferedMedia } from '../../format/
 import { sendJson, type HttpServer } from '../../http/http-server.js';
 import { iceServersFor, linkHeader } from '../../nat/ice-servers.js';
 import { bearerToken, contentType, problem, readBody } from './http-util.js';
+import { httpCredentials, sendRefusal } from '../../http/problem.js';
 import type { WebrtcOptions } from './peer-connection.js';
 import { receiveCodecs, WhipSession } from './whip-session.js';
 import { clientIp, type SessionSlot, type WebrtcSessionLimits } from './session-limits.js';
@@ -116,13 +117,22 @@ export class WhipServer {
       problem(res, status, reason, headers);
     };
     if (contentType(req) !== 'application/sdp') return refuse(400, 'Content-Type must be application/sdp');
+    if (!path) return refuse(400, `"${rawPath}" is not a valid stream path`);
+    const registry = this.options.registry;
+    // The admission gate first: a refused client costs its refusal, not an SDP parse.
+    const credentials = httpCredentials(req, url);
+    const admitted = await registry.admit({ action: 'publish', protocol: 'whip', path, ...credentials, ip: clientIp(req.socket.remoteAddress), id, query: url.search.slice(1), userAgent: req.headers['user-agent'] ?? '' });
+    // A path whose publisher is only silent may be free by the time ICE is done: publish() decides then.
+    if (!admitted.ok && !(admitted.reason === 'busy' && admitted.retryInMs !== undefined)) {
+      log.info('publish refused', { status: admitted.reason, reason: admitted.message });
+      return sendRefusal(res, admitted);
+    }
     let offer: string;
     try {
       offer = await readBody(req, MAX_SDP_BYTES);
     } catch (err) {
       return refuse(err instanceof LimitError ? 413 : 400, describeError(err));
     }
-    if (!path) return refuse(400, `"${rawPath}" is not a valid stream path`);
     let media: OfferedMedia[];
     try {
       media = parseOfferMedia(offer);
@@ -137,10 +147,6 @@ export class WhipServer {
     if (why) return refuse(422, why);
     // RFC 9725 §4.2: an offerer that insists on being the DTLS client is not supported here.
     if (/^a=setup:active/m.test(offer)) return refuse(422, 'a=setup:active is not supported: offer a=setup:actpass');
-    const registry = this.options.registry;
-    // A path whose publisher is only silent may be free by the time ICE is done: publish() decides then.
-    const verdict = registry.check(path);
-    if (!verdict.ok && verdict.retryInMs === undefined) return refuse(409, verdict.reason);
     const uuid = randomUUID();
     const session = new WhipSession(uuid, media, {
       id,
@@ -151,6 +157,7 @@ export class WhipServer {
       registry,
       bearer: bearerToken(req),
       query: url.search.length > 1 ? url.search.slice(1) : undefined,
+      ...(admitted.ok ? { grant: admitted } : {}),
       slot: slot.hold(),
     });
     let answer: string;

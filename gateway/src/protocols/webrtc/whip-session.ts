@@ -4,6 +4,7 @@
  * (PLI), and it ends the stream when the browser goes away (ICE failure, DTLS close, or no RTP for
  * `publisherMediaTimeoutMs` — a closed tab sends nothing, and ICE-lite has no consent checks).
  */
+import type { AccessGrant } from '../../core/access.js';
 import { describeError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { PublisherInfo, Stream } from '../../core/stream.js';
@@ -32,9 +33,11 @@ export interface WhipSessionContext {
   registry: StreamRegistry;
   /** Its place among the gateway's WebRTC sessions: told when ICE completes, released on close. */
   slot: SessionSlot;
-  /** From `Authorization: Bearer …`, kept for authentication. */
+  /** From `Authorization: Bearer …`. */
   bearer?: string;
   query?: string;
+  /** What the admission gate allowed. */
+  grant?: AccessGrant;
 }
 
 export interface WhipSessionStats {
@@ -176,6 +179,9 @@ export class WhipSession implements PublisherInfo {
   }
   get bearer(): string | undefined {
     return this.ctx.bearer;
+  }
+  get grant(): AccessGrant | undefined {
+    return this.ctx.grant;
   }
   /** The publisher sends the first video codec of the answer (before its first frame tells). */
   get videoCodec(): 'h264' | 'vp8' | undefined {
