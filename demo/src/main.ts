@@ -25,6 +25,8 @@ function route(): void {
     else a.removeAttribute('aria-current');
   }
   const params = new URLSearchParams(query);
+  // `&token=…`: the credentials the player and the publisher send (a JWT, when livegate checks them).
+  token = params.get('token') ?? undefined;
   if (tab === 'play') {
     const path = params.get('path');
     if (path) {
@@ -43,6 +45,7 @@ function route(): void {
   }
 }
 addEventListener('hashchange', route);
+let token: string | undefined;
 
 // ---- formatting
 function kbps(bps: number): string {
@@ -120,7 +123,7 @@ function startPlayer(): void {
   const protocols: PlaybackProtocol[] | undefined = choice === 'auto' ? undefined : [choice as PlaybackProtocol];
   const video = $<HTMLVideoElement>('play-video');
   video.muted = false;
-  const player = new LivegatePlayer(video, { server, path, protocols });
+  const player = new LivegatePlayer(video, { server, path, protocols, ...(token ? { token } : {}) });
   demo.player = player;
   $('play-unmute').hidden = true;
   player.on('state', ({ state }) => {
@@ -209,7 +212,7 @@ async function startPublishing(): Promise<void> {
   const path = $<HTMLInputElement>('publish-path').value.trim();
   const [width, height] = $<HTMLSelectElement>('publish-resolution').value.split('x').map(Number);
   const screen = (document.querySelector<HTMLInputElement>('input[name="source"]:checked')?.value ?? 'camera') === 'screen';
-  const publisher = new LivegatePublisher({ server, path });
+  const publisher = new LivegatePublisher({ server, path, ...(token ? { token } : {}) });
   demo.publisher = publisher;
   publisher.on('state', ({ state }) => publishStatus(state === 'publishing' ? `Live on ${path}.` : `${state[0]!.toUpperCase()}${state.slice(1)}…`, state === 'publishing' ? 'ok' : ''));
   publisher.on('reconnecting', ({ delayMs, reason }) => publishStatus(`Reconnecting in ${delayMs} ms (${reason})`));

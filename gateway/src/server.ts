@@ -15,6 +15,7 @@ import { SrtServer } from './protocols/srt/srt-server.js';
 import { WhepServer } from './protocols/webrtc/whep-server.js';
 import { aacToOpus, opusToAac } from './transcode/renditions.js';
 import { ConfiguredAccess, type AuthOptions } from './auth/access-checker.js';
+import { LifecycleNotifier } from './auth/notifications.js';
 import { WhipServer } from './protocols/webrtc/whip-server.js';
 import { HlsServer } from './protocols/hls/hls-server.js';
 import { WebrtcSessionLimits } from './protocols/webrtc/session-limits.js';
@@ -40,6 +41,8 @@ export class ListenError extends LivegateError {
 export class Gateway {
   readonly registry: StreamRegistry;
   readonly access: ConfiguredAccess;
+  /** POSTs on_publish / on_unpublish / on_read / on_read_end (auth.hook.notifyUrl). */
+  readonly notifier: LifecycleNotifier | null;
   readonly log: Logger;
   readonly ports: ListeningPorts = {};
   private readonly http: HttpServer | null;
@@ -70,6 +73,7 @@ export class Gateway {
         // Every publish, read, API and metrics request is admitted by the registry, which asks this.
         access: this.access,
         endSessionsOnExpiry: config.auth.jwt?.endSessionsOnExpiry ?? false,
+        failureThrottle: config.auth.failures,
         // A stream's audio in the codec a reader plays: once per stream, shared by its readers.
         renditions: [
           opusToAac({ bitrate: config.transcode.aacBitrate, lingerMs: config.transcode.lingerMs, log: this.log }),
@@ -85,6 +89,7 @@ export class Gateway {
     this.registry.on('takeover', ({ stream, previous }) =>
       this.log.info('stream continues with a new publisher', { path: stream.path, publisher: stream.publisher.id, protocol: stream.publisher.protocol, previous: previous.id }),
     );
+    this.notifier = config.auth.hook?.notifyUrl ? new LifecycleNotifier(config.auth.hook.notifyUrl, this.registry, this.log) : null;
     this.flv = new FlvServer({ registry: this.registry, log: this.log });
     this.http = config.http.enabled
       ? new HttpServer({ headersTimeoutMs: config.http.headersTimeoutMs, corsOrigin: config.http.corsOrigin, log: this.log })

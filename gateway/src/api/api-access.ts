@@ -19,6 +19,6 @@ export async function apiAllowed(registry: StreamRegistry, req: IncomingMessage,
     // Not live is no refusal here: the credentials were good, and the route says what is live.
     if (read.ok || read.reason === 'not-found') return true;
   }
-  sendRefusal(res, api, { basic: true });
+  sendRefusal(res, api);
   return false;
 }

@@ -232,6 +232,16 @@ export const configSchema = z
           })
           .strict()
           .optional(),
+        /** Bad credentials from one address past `freeFailures` in `windowMs` are answered slower and slower. */
+        failures: z
+          .object({
+            freeFailures: z.number().int().min(0).default(10),
+            windowMs: z.number().int().positive().default(60_000),
+            baseDelayMs: z.number().int().min(0).default(250),
+            maxDelayMs: z.number().int().min(0).default(4000),
+          })
+          .strict()
+          .prefault({}),
         /** Per action, CIDRs allowed and denied (deny wins; an allow list admits only its addresses). */
         ipRules: z.array(z.object({ actions: z.array(action).optional(), allow: cidrs.optional(), deny: cidrs.optional() }).strict()).default([]),
       })

@@ -13,12 +13,13 @@ export interface ThrottleOptions {
 }
 
 const MAX_ADDRESSES = 10_000;
+export const DEFAULT_THROTTLE: ThrottleOptions = { windowMs: 60_000, freeFailures: 10, baseDelayMs: 250, maxDelayMs: 4000 };
 
 export class FailureThrottle {
   private readonly failures = new Map<string, { since: number; count: number }>();
 
   constructor(
-    private readonly options: ThrottleOptions = { windowMs: 60_000, freeFailures: 10, baseDelayMs: 250, maxDelayMs: 4000 },
+    private readonly options: ThrottleOptions = DEFAULT_THROTTLE,
     private readonly now: () => number = Date.now,
   ) {}
 

@@ -1,7 +1,7 @@
 import { openAccess, type AccessChecker, type AccessDecision, type AccessRequest, type AccessVerdict, type RefusalReason } from './access.js';
 import { TypedEmitter } from './events.js';
 import { describeError, StreamBusyError } from './errors.js';
-import { FailureThrottle } from './failure-throttle.js';
+import { FailureThrottle, type ThrottleOptions } from './failure-throttle.js';
 import type { Logger } from './log.js';
 import { RefusalLog } from './refusal-log.js';
 import { Stream, type PublisherInfo, type StreamOptions } from './stream.js';
@@ -20,6 +20,8 @@ export interface RegistryOptions extends StreamOptions {
   publisherIdleTimeoutMs: number;
   /** Checks the credentials of every publish, read, API and metrics request (see `admit`); open when absent. */
   access?: AccessChecker;
+  /** How repeated bad credentials from one address are slowed (see FailureThrottle). */
+  failureThrottle?: ThrottleOptions;
   /** Sessions whose credentials expire (a JWT's `exp`) are closed then, not only refused at admission. */
   endSessionsOnExpiry?: boolean;
 }
@@ -52,7 +54,7 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
   private lastTick = performance.now();
   /** The stream whose previous publisher is being closed by a take-over. */
   private handingOver: Stream | null = null;
-  private readonly failures = new FailureThrottle();
+  private readonly failures: FailureThrottle;
   private readonly refusals: RefusalLog;
 
   constructor(
@@ -61,6 +63,7 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
   ) {
     super();
     this.refusals = new RefusalLog(log);
+    this.failures = new FailureThrottle(options.failureThrottle);
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
   }
@@ -98,7 +101,7 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
       const { action, protocol, path, ip, id } = request;
       this.refusals.refused(`${ip}|${verdict.reason}|${action}`, 'access refused', { action, protocol, path: path || undefined, ip, id, reason: verdict.reason, why: verdict.message, failures: this.failures.count(ip) || undefined }, 'warn');
       this.emit('refused', { request, reason: verdict.reason });
-      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs).unref());
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
       return { ok: false, reason: verdict.reason, message: verdict.message, ...(delayMs > 0 ? { throttled: true } : {}) };
     }
     if (request.action === 'read' && !this.streams.has(request.path)) {

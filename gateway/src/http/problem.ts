@@ -15,13 +15,14 @@ export function sendProblem(res: ServerResponse, status: number, detail: string,
 }
 
 /**
- * The HTTP answer to a refusal of the admission gate. `basic`: the route also takes Basic
- * credentials (the API, metrics), so the challenge names both schemes.
+ * The HTTP answer to a refusal of the admission gate. The challenge is always Bearer, also where
+ * Basic credentials are taken (the API): a Basic challenge would make a browser prompt for a password
+ * over the page's own requests (the SDK's), and clients that use Basic send it unasked.
  */
-export function sendRefusal(res: ServerResponse, refusal: AccessRefusal, options: { basic?: boolean } = {}): void {
+export function sendRefusal(res: ServerResponse, refusal: AccessRefusal): void {
   const status = httpStatusOf(refusal.reason);
   const headers: { [name: string]: string | string[] } = {};
-  if (status === 401) headers['WWW-Authenticate'] = options.basic ? ['Bearer realm="livegate"', 'Basic realm="livegate"'] : 'Bearer realm="livegate"';
+  if (status === 401) headers['WWW-Authenticate'] = 'Bearer realm="livegate"';
   if (refusal.retryInMs !== undefined) headers['Retry-After'] = String(Math.max(1, Math.ceil(refusal.retryInMs / 1000)));
   sendProblem(res, status, refusal.message, headers);
 }

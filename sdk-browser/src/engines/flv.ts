@@ -48,7 +48,11 @@ export class FlvEngine implements PlaybackEngine {
     // with 404 shows no status to the page, so the API is asked first).
     const library = import('./mpegts-lib.js');
     library.catch(() => {}); // awaited below only when the path is live
-    const live = await getStream(this.o, this.o.path, signal).catch(() => undefined);
+    // Refused credentials are said there too (a refused WebSocket shows no status either).
+    const live = await getStream(this.o, this.o.path, signal).catch((err: unknown) =>
+      err instanceof LivegateError && (err.code === 'unauthorized' || err.code === 'forbidden') ? err : undefined,
+    );
+    if (live instanceof LivegateError) throw live;
     if (live !== undefined) this.reachedServer = true;
     if (live === null) throw new LivegateError('not-live', `stream "${this.o.path}" is not live`, { status: 404 });
     let mpegts: MpegtsApi;
