@@ -2,6 +2,7 @@
 import { registerEventsApi } from './api/events-api.js';
 import { registerInfoApi } from './api/info-api.js';
 import { registerSrtApi } from './api/srt-api.js';
+import { registerMetrics } from './api/metrics.js';
 import { registerStreamsApi } from './api/streams-api.js';
 import type { Config } from './config/schema.js';
 import { LivegateError } from './core/errors.js';
@@ -140,6 +141,13 @@ export class Gateway {
         })
       : null;
     if (this.http && this.srt) registerSrtApi(this.http, this.srt, this.registry);
+    if (this.http) {
+      registerMetrics(this.http, {
+        registry: this.registry,
+        srtSessions: () => this.srt?.sessions() ?? [],
+        webrtcSessions: () => ({ whip: this.whip?.sessions.size ?? 0, whep: this.whep?.sessions.size ?? 0 }),
+      });
+    }
   }
 
   /** Starts every enabled server; rejects with ListenError when a port cannot be opened. */

@@ -4,7 +4,7 @@
  * `interval` ms (default 2000, at least 500) for bitrates and reader counts. `?path=` narrows it to
  * one path: a player waiting for its stream to go live learns it at once, without polling.
  */
-import { apiAllowed } from './api-access.js';
+import { apiAllowed } from '../http/api-access.js';
 import { sendProblem } from '../http/problem.js';
 import type { ServerResponse } from 'node:http';
 import { normalizePath, type StreamRegistry } from '../core/stream-registry.js';

@@ -2,7 +2,7 @@
 import type { StreamRegistry } from '../core/stream-registry.js';
 import { sendJson, type HttpServer } from '../http/http-server.js';
 import type { SrtServer } from '../protocols/srt/srt-server.js';
-import { apiAllowed } from './api-access.js';
+import { apiAllowed } from '../http/api-access.js';
 
 export function registerSrtApi(http: HttpServer, srt: SrtServer, registry: StreamRegistry): void {
   http.route('GET', '/api/v1/srt/sessions', async (req, res, _params, url) => {

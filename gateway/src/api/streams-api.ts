@@ -1,5 +1,5 @@
 /** REST API: `GET /api/v1/streams` and `GET /api/v1/streams/{path}`. */
-import { apiAllowed } from './api-access.js';
+import { apiAllowed } from '../http/api-access.js';
 import { sendProblem } from '../http/problem.js';
 import type { RenditionView } from '../core/rendition.js';
 import type { Stream } from '../core/stream.js';

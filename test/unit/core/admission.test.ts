@@ -51,3 +51,26 @@ test('a checker that throws refuses (fails closed)', async () => {
   registry = new StreamRegistry({ ...base, access: { check: () => Promise.reject(new Error('boom')) } }, silentLogger);
   assert.deepEqual(await registry.admit(req({})), { ok: false, reason: 'unauthorized', message: 'the access check failed' });
 });
+
+test('endSessionsOnExpiry: a reader, then the publisher, are closed when their credentials expire', async () => {
+  const expiring: AccessChecker = {
+    check: (r) => Promise.resolve({ allow: true, identity: 'u', expiresAt: Date.now() + (r.action === 'read' ? 300 : 1300), method: 'test' }),
+  };
+  registry = new StreamRegistry({ ...base, access: expiring, endSessionsOnExpiry: true }, silentLogger);
+  const pubGrant = await registry.admit(req({ action: 'publish' }));
+  assert.ok(pubGrant.ok);
+  let publisherClosed = '';
+  const stream = registry.publish('live/a', { id: 'p', protocol: 'test', remoteAddress: '', grant: pubGrant, close: (reason) => (publisherClosed = reason) });
+  const readGrant = await registry.admit(req({}));
+  assert.ok(readGrant.ok);
+  let dropped = '';
+  stream.addReader({ id: 'r', protocol: 'test', remoteAddress: '', grant: readGrant }, { start: () => {}, unit: () => {}, trackUpdate: () => {}, metadata: () => {}, end: () => {}, backlog: () => 0, drop: (reason) => (dropped = reason) });
+  const t0 = Date.now();
+  while (!dropped && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(dropped, 'credentials expired');
+  assert.equal(stream.readerCount, 0);
+  assert.equal(publisherClosed, '', 'the publisher’s credentials are still valid');
+  while (!publisherClosed && Date.now() - t0 < 4000) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(publisherClosed, 'credentials expired');
+  assert.equal(registry.get('live/a'), undefined);
+});

@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describeError, LimitError, ParseError } from '../../core/errors.js';
 import { bearerToken, contentType, problem, readBody } from './http-util.js';
 import { httpCredentials, sendRefusal } from '../../http/problem.js';
+import { apiAllowed } from '../../http/api-access.js';
 import { sessionId, type Logger } from '../../core/log.js';
 import { RefusalLog } from '../../core/refusal-log.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
@@ -53,7 +54,8 @@ export class WhepServer {
     http.route('POST', WHEP, (req, res, params, url) => this.onPost(req, res, params.path ?? '', url));
     http.route('PATCH', WHEP_SESSION, (req, res, params) => this.onPatch(req, res, params.session ?? ''));
     http.route('DELETE', WHEP_SESSION, (_req, res, params) => this.onDelete(res, params.session ?? ''));
-    http.route('GET', '/api/v1/webrtc/sessions', async (_req, res) => {
+    http.route('GET', '/api/v1/webrtc/sessions', async (req, res, _params, url) => {
+      if (!(await apiAllowed(this.options.registry, req, res, url))) return;
       sendJson(res, 200, { sessions: await Promise.all([...this.sessions.values()].map((s) => s.stats())) });
     });
   }

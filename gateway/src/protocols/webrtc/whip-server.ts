@@ -20,6 +20,7 @@ import { sendJson, type HttpServer } from '../../http/http-server.js';
 import { iceServersFor, linkHeader } from '../../nat/ice-servers.js';
 import { bearerToken, contentType, problem, readBody } from './http-util.js';
 import { httpCredentials, sendRefusal } from '../../http/problem.js';
+import { apiAllowed } from '../../http/api-access.js';
 import type { WebrtcOptions } from './peer-connection.js';
 import { receiveCodecs, WhipSession } from './whip-session.js';
 import { clientIp, type SessionSlot, type WebrtcSessionLimits } from './session-limits.js';
@@ -69,7 +70,8 @@ export class WhipServer {
     http.route('OPTIONS', WHIP, (_req, res) => this.onOptions(res));
     http.route('PATCH', WHIP_SESSION, (req, res, params) => this.onPatch(req, res, this.sessionAt(params)));
     http.route('DELETE', WHIP_SESSION, (_req, res, params) => this.onDelete(res, this.sessionAt(params)));
-    http.route('GET', '/api/v1/whip/sessions', (_req, res) => {
+    http.route('GET', '/api/v1/whip/sessions', async (req, res, _params, url) => {
+      if (!(await apiAllowed(this.options.registry, req, res, url))) return;
       sendJson(res, 200, { sessions: [...this.sessions.values()].map((s) => s.stats()) });
     });
   }

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sessionId } from '../core/log.js';
 import type { StreamRegistry } from '../core/stream-registry.js';
-import { clientIp, httpCredentials, sendRefusal } from '../http/problem.js';
+import { clientIp, httpCredentials, sendRefusal } from './problem.js';
 
 /** Whether the request may go on; a refused one has had its answer. */
 export async function apiAllowed(registry: StreamRegistry, req: IncomingMessage, res: ServerResponse, url: URL, streamPath: string | null = null): Promise<boolean> {
