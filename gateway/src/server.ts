@@ -2,6 +2,7 @@
 import { registerEventsApi } from './api/events-api.js';
 import { registerInfoApi } from './api/info-api.js';
 import { registerSrtApi } from './api/srt-api.js';
+import { registerSessionsApi } from './api/sessions-api.js';
 import { registerMetrics } from './api/metrics.js';
 import { registerStreamsApi } from './api/streams-api.js';
 import type { Config } from './config/schema.js';
@@ -110,6 +111,7 @@ export class Gateway {
       this.hls?.register(this.http);
       this.whip?.register(this.http);
       registerStreamsApi(this.http, this.registry);
+      registerSessionsApi(this.http, this.registry);
       this.stopEvents = registerEventsApi(this.http, this.registry);
       registerInfoApi(this.http, () => ({
         play: { webrtc: this.whep !== null, flv: true, hls: this.hls !== null },

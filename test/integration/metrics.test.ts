@@ -2,7 +2,8 @@
  * Acceptance (issue 13): `GET /metrics` behind the `metrics` action, scraped and parsed by a
  * Prometheus text-format parser (parse-prometheus-text-format): streams, readers and publishers per
  * protocol, ingest bytes that move between scrapes, refusals by reason, the HLS muxer as an output,
- * event-loop lag and process metrics.
+ * event-loop lag and process metrics. And the sessions API: every protocol's sessions listed in one
+ * place, one kicked (a reader, then the publisher), both behind the `api` action.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -12,7 +13,7 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { publishKnown } from '../helpers/h264-source.js';
 import { waitFor } from '../helpers/wait.js';
 
-describe('Prometheus metrics', { concurrency: false }, () => {
+describe('Prometheus metrics and the sessions API', { concurrency: false }, () => {
   let gw: TestGateway;
   let stop: () => void;
   let reader: FlvReaderClient;
@@ -26,6 +27,7 @@ describe('Prometheus metrics', { concurrency: false }, () => {
           { user: 'any', permissions: [{ action: 'read' }] },
           { user: 'cam', pass: 'c', permissions: [{ action: 'publish' }] },
           { user: 'prom', pass: 'p', permissions: [{ action: 'metrics' }] },
+          { user: 'ops', pass: 'o', permissions: [{ action: 'api' }] },
         ],
       },
     });
@@ -78,5 +80,22 @@ describe('Prometheus metrics', { concurrency: false }, () => {
     assert.ok(value(second, 'livegate_ingest_bytes_total', { protocol: 'rtmp' }) > bytes, 'ingest bytes move');
     // The bitrate is measured over each second of the stream.
     await waitFor(async () => value(await scrape(), 'livegate_ingest_bitrate_bits') > 0, 3000, 'an ingest bitrate');
+  });
+
+  test('sessions of every protocol in one list; kick a reader, then the publisher', async () => {
+    assert.equal((await fetch(gw.httpUrl('api/v1/sessions'))).status, 401);
+    const list = (await (await fetch(gw.httpUrl('api/v1/sessions'), { headers: basic('ops', 'o') })).json()) as { sessions: { id: string; role: string; protocol: string; path: string; user?: string }[] };
+    const publisher = list.sessions.find((x) => x.role === 'publish')!;
+    const flv = list.sessions.find((x) => x.role === 'read' && x.protocol === 'http-flv')!;
+    assert.deepEqual([publisher.protocol, publisher.path, publisher.user], ['rtmp', 'live/m', 'cam']);
+    assert.equal(flv.path, 'live/m');
+    assert.ok(!list.sessions.some((x) => x.protocol === 'hls'), 'the HLS muxer is no viewer session');
+    const kick = (id: string) => fetch(gw.httpUrl(`api/v1/sessions/${encodeURIComponent(id)}/kick`), { method: 'POST', headers: basic('ops', 'o') });
+    assert.equal((await kick(flv.id)).status, 200);
+    assert.notEqual(await reader.ended, undefined, 'the kicked reader’s connection ends');
+    assert.equal(gw.gateway.registry.get('live/m')?.readerCount, 1, 'only the HLS muxer is left');
+    assert.equal((await kick(publisher.id)).status, 200);
+    await waitFor(() => gw.gateway.registry.get('live/m') === undefined, 3000, 'the stream ends with its kicked publisher');
+    assert.equal((await kick('nobody')).status, 404);
   });
 });

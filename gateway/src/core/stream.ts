@@ -364,6 +364,15 @@ export class Stream extends TypedEmitter<StreamEvents> {
     this.removeAllListeners();
   }
 
+  /** Drops the reader `id` (kicked through the API); false when it is not a reader of this stream. */
+  dropReader(id: string, reason: string): boolean {
+    const q = this.readerQueues.get(id);
+    if (!q) return false;
+    this.removeQueue(q, reason);
+    q.sink.drop(reason);
+    return true;
+  }
+
   /** Drops the readers whose credentials expired before `wallNow` (ms since the epoch). */
   closeExpiredReaders(wallNow: number): void {
     for (const q of [...this.readerQueues.values()]) {
