@@ -67,8 +67,8 @@ async function main(): Promise<number> {
     const log = createLogger(config.logLevel);
     gateway = await Gateway.start(config, { log });
     const host = displayHost(config);
-    const { rtmp, http, srt } = gateway.ports;
-    log.info('listening', { host: config.host, rtmp, http, srt });
+    const { rtmp, http, https, srt } = gateway.ports;
+    log.info('listening', { host: config.host, rtmp, http, https, srt });
     const lines = ['', 'livegate is running. Publish and play stream "live/cam1":'];
     if (rtmp !== undefined) lines.push(`  publish  rtmp://${host}:${rtmp}/live/cam1        (OBS: server rtmp://${host}:${rtmp}/live, key cam1)`);
     if (srt !== undefined) lines.push(`  publish  srt://${host}:${srt}?streamid=publish:live/cam1   (SRT, MPEG-TS)`);
@@ -80,10 +80,11 @@ async function main(): Promise<number> {
       lines.push(`  play     ws://${host}:${http}/live/cam1.flv     (WS-FLV)`);
       if (gateway.whep) lines.push(`  play     http://${host}:${http}/live/cam1/whep  (WebRTC WHEP)`);
       if (gateway.hls) lines.push(`  play     http://${host}:${http}/live/cam1/index.m3u8  (HLS, LL-HLS)`);
-      lines.push(`  api      http://${host}:${http}/api/v1/streams`);
+      lines.push(`  api      http://${host}:${http}/api/v1/streams    metrics http://${host}:${http}/metrics`);
       if (gateway.web?.available) lines.push(`  sdk      http://${host}:${http}/sdk/livegate.js   (import { LivegatePlayer, LivegatePublisher } from it)`);
       if (gateway.web?.servesDemo) lines.push('', `  demo     http://${host}:${http}/   (streams, play, publish from the camera: use localhost or HTTPS for the camera)`);
     }
+    if (https !== undefined) lines.push(`  https    https://${host}:${https}/   (every HTTP route over TLS, HTTP/2; wss:// for WS-FLV)`);
     process.stderr.write(lines.join('\n') + '\n\n');
   } catch (err) {
     if (err instanceof LivegateError) {
@@ -103,6 +104,12 @@ async function main(): Promise<number> {
     force.unref();
     void gateway.close().then(() => process.exit(0));
   };
+  // SIGHUP: the config file is read again; access rules and the TLS certificate apply at once.
+  process.on('SIGHUP', () => {
+    void loadConfig(args.config, process.env, {})
+      .then((config) => gateway.reload(config))
+      .catch((err: unknown) => gateway.log.error('configuration not reloaded', { reason: err instanceof Error ? err.message : String(err) }));
+  });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   return -1;

@@ -29,6 +29,7 @@ export interface GatewayOptions {
 export interface ListeningPorts {
   rtmp?: number;
   http?: number;
+  https?: number;
   srt?: number;
 }
 
@@ -42,7 +43,7 @@ export class ListenError extends LivegateError {
 
 export class Gateway {
   readonly registry: StreamRegistry;
-  readonly access: ConfiguredAccess;
+  private accessChecker: ConfiguredAccess;
   /** POSTs on_publish / on_unpublish / on_read / on_read_end (auth.hook.notifyUrl). */
   readonly notifier: LifecycleNotifier | null;
   readonly log: Logger;
@@ -62,8 +63,8 @@ export class Gateway {
   private constructor(readonly config: Config, options: GatewayOptions) {
     this.log = options.log ?? createLogger(config.logLevel);
     const s = config.streams;
-    this.access = new ConfiguredAccess(accessOptions(config));
-    if (this.access.open) this.log.warn('no authentication configured: anyone who reaches livegate may publish and read every path (see docs/auth.md)');
+    this.accessChecker = new ConfiguredAccess(accessOptions(config));
+    if (this.accessChecker.open) this.log.warn('no authentication configured: anyone who reaches livegate may publish and read every path (see docs/auth.md)');
     this.registry = new StreamRegistry(
       {
         allowTakeover: s.allowTakeover,
@@ -73,7 +74,7 @@ export class Gateway {
         stuckTimeoutMs: s.readerStuckTimeoutMs,
         gop: { maxBytes: s.gopCacheMaxBytes, maxUnits: s.gopCacheMaxUnits },
         // Every publish, read, API and metrics request is admitted by the registry, which asks this.
-        access: this.access,
+        access: this.accessChecker,
         endSessionsOnExpiry: config.auth.jwt?.endSessionsOnExpiry ?? false,
         failureThrottle: config.auth.failures,
         // A stream's audio in the codec a reader plays: once per stream, shared by its readers.
@@ -94,7 +95,12 @@ export class Gateway {
     this.notifier = config.auth.hook?.notifyUrl ? new LifecycleNotifier(config.auth.hook.notifyUrl, this.registry, this.log) : null;
     this.flv = new FlvServer({ registry: this.registry, log: this.log });
     this.http = config.http.enabled
-      ? new HttpServer({ headersTimeoutMs: config.http.headersTimeoutMs, corsOrigin: config.http.corsOrigin, log: this.log })
+      ? new HttpServer({
+          headersTimeoutMs: config.http.headersTimeoutMs,
+          corsOrigin: config.http.corsOrigin,
+          log: this.log,
+          ...(config.http.tls ? { tls: { cert: config.http.tls.cert, key: config.http.tls.key } } : {}),
+        })
       : null;
     // WHIP publishers and WHEP viewers share one budget of sessions (each holds a UDP socket).
     const limits = new WebrtcSessionLimits({ maxSessions: config.webrtc.maxSessions, maxNegotiatingPerIp: config.webrtc.maxNegotiatingPerIp });
@@ -152,12 +158,32 @@ export class Gateway {
     }
   }
 
+  /** The credentials checker in use (from `auth.*`). */
+  get access(): ConfiguredAccess {
+    return this.accessChecker;
+  }
+
+  /**
+   * Applies a reloaded configuration (SIGHUP) without dropping a session: the access rules
+   * (`auth.*`) for every request from now on, and the TLS certificate for new connections. Other
+   * settings need a restart. Throws (and changes nothing) on an auth configuration it cannot use.
+   */
+  reload(config: Config): void {
+    const access = new ConfiguredAccess(accessOptions(config));
+    this.accessChecker = access;
+    this.registry.setAccess(access);
+    this.http?.reloadTls();
+    this.log.info('configuration reloaded', { auth: access.open ? 'open' : config.auth.methods.join(',') });
+    if (access.open) this.log.warn('no authentication configured: anyone who reaches livegate may publish and read every path (see docs/auth.md)');
+  }
+
   /** Starts every enabled server; rejects with ListenError when a port cannot be opened. */
   static async start(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
     const gw = new Gateway(config, options);
     try {
       if (gw.rtmp) gw.ports.rtmp = await listen('RTMP', config.rtmp.port, config.host, (p, h) => gw.rtmp!.listen(p, h));
       if (gw.http) gw.ports.http = await listen('HTTP', config.http.port, config.host, (p, h) => gw.http!.listen(p, h));
+      if (gw.http?.secureServer && config.http.tls) gw.ports.https = await listen('HTTPS', config.http.tls.port, config.host, (p, h) => gw.http!.listenSecure(p, h));
       if (gw.srt) gw.ports.srt = await listen('SRT', config.srt.port, config.host, (p, h) => gw.srt!.listen(p, h));
     } catch (err) {
       await gw.close();

@@ -26,7 +26,7 @@ export interface TestGateway {
 }
 
 /** Loopback only, ephemeral ports. */
-function testConfig(overrides: ConfigInput): ConfigInput {
+export function testConfig(overrides: ConfigInput): ConfigInput {
   return {
     ...overrides,
     host: '127.0.0.1',
@@ -63,6 +63,8 @@ export async function startGateway(overrides: ConfigInput = {}): Promise<TestGat
 
 export interface ChildGateway {
   child: ChildProcess;
+  /** The YAML file it was started with (rewrite it and send SIGHUP to reload). */
+  configFile: string;
   rtmpPort: number;
   httpPort: number;
   logs: LogLine[];
@@ -101,6 +103,7 @@ export async function spawnGateway(overrides: ConfigInput = {}): Promise<ChildGa
   });
   return {
     child,
+    configFile: file,
     rtmpPort: ports.rtmp,
     httpPort: ports.http,
     logs,

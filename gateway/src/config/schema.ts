@@ -45,6 +45,12 @@ export const configSchema = z
         corsOrigin: z.string().default('*'),
         /** Serve the demo app at `/` (the SDK is always served at `/sdk/livegate.js`). */
         demo: z.boolean().default(true),
+        /**
+         * HTTPS and WSS on a port of their own, every HTTP route (HTTP/2 by ALPN, HTTP/1.1 for the
+         * others and for WebSockets). `npm run certs` makes a development certificate; SIGHUP reloads
+         * the files (after a renewal).
+         */
+        tls: z.object({ port: port.default(8443), cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
       })
       .strict()
       .prefault({}),

@@ -55,6 +55,8 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
   /** The stream whose previous publisher is being closed by a take-over. */
   private handingOver: Stream | null = null;
   private readonly failures: FailureThrottle;
+  /** The credentials checker (options.access at start; replaced by a config reload). */
+  private access: AccessChecker | undefined;
   private readonly refusals: RefusalLog;
 
   constructor(
@@ -64,6 +66,7 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
     super();
     this.refusals = new RefusalLog(log);
     this.failures = new FailureThrottle(options.failureThrottle);
+    this.access = options.access;
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
   }
@@ -91,7 +94,7 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
   async admit(request: AccessRequest): Promise<AccessDecision> {
     let verdict: AccessVerdict;
     try {
-      verdict = await (this.options.access ?? openAccess).check(request);
+      verdict = await (this.access ?? openAccess).check(request);
     } catch (err) {
       this.log.error('access check failed', { id: request.id, error: describeError(err) });
       verdict = { allow: false, reason: 'unauthorized', message: 'the access check failed' };
@@ -118,6 +121,11 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
     return { ok: true, request, identity: verdict.identity, expiresAt: verdict.expiresAt, method: verdict.method };
   }
 
+  /** Replaces the credentials checker (a config reload): live sessions stay; new requests are checked by it. */
+  setAccess(access: AccessChecker): void {
+    this.access = access;
+  }
+
   /** Whether `publish(path, …)` would succeed now, and whether it would take the path over. */
   check(path: string): PublishCheck {
     const existing = this.streams.get(path);
@@ -140,7 +148,7 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
   publish(path: string, publisher: PublisherInfo): Stream {
     // With an access checker, nothing publishes without having been admitted for that path.
     const grant = publisher.grant;
-    if (this.options.access && (!grant || grant.request.action !== 'publish' || grant.request.path !== path)) {
+    if (this.access && (!grant || grant.request.action !== 'publish' || grant.request.path !== path)) {
       throw new Error(`publish to ${path} by ${publisher.id} was not admitted (StreamRegistry.admit)`);
     }
     const verdict = this.check(path);

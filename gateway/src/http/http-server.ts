@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
+import { readFileSync } from 'node:fs';
 import { listen } from '../net/listen.js';
 import { sendProblem } from './problem.js';
 import type { Duplex } from 'node:stream';
@@ -14,10 +16,19 @@ interface Route<H> {
   handler: H;
 }
 
+export interface TlsFiles {
+  /** PEM certificate (chain) file. */
+  cert: string;
+  /** PEM private key file. */
+  key: string;
+}
+
 export interface HttpServerOptions {
   headersTimeoutMs: number;
   corsOrigin: string;
   log: Logger;
+  /** Also serve HTTPS (HTTP/2 by ALPN, HTTP/1.1 for the others and for WebSockets) with these files. */
+  tls?: TlsFiles;
 }
 
 /** Largest request body the JSON API accepts. */
@@ -29,6 +40,16 @@ export const MAX_BODY_BYTES = 1024 * 1024;
  */
 export class HttpServer {
   readonly server: Server;
+  /**
+   * The HTTPS server, when `tls` is given: HTTP/2 for clients that offer it (HLS, the API: many
+   * requests on one connection), HTTP/1.1 for the others and for WebSockets. Route handlers see the
+   * same request and response API either way (HTTP/2 through node's compatibility layer); the few
+   * that write to the socket themselves (HTTP-FLV) check `req.httpVersionMajor`.
+   */
+  readonly secureServer: Http2SecureServer | null = null;
+  private readonly sessions = new Set<Http2Session>();
+  /** TLS connections (HTTP/1.1 ones too), ended at close. */
+  private readonly secureSockets = new Set<Duplex>();
   private readonly routes: Route<HttpHandler>[] = [];
   private readonly upgrades: Route<UpgradeHandler>[] = [];
 
@@ -43,6 +64,23 @@ export class HttpServer {
     });
     this.server.on('request', (req, res) => this.onRequest(req, res));
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    if (options.tls) {
+      const secure = createSecureServer({ ...readTls(options.tls), allowHTTP1: true, maxSessionMemory: 64 });
+      // HTTP/2 requests come through the compatibility API, shaped as node:http's.
+      secure.on('request', (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse) => this.onRequest(req as IncomingMessage, res as ServerResponse));
+      secure.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+      secure.on('session', (session: Http2Session) => {
+        this.sessions.add(session);
+        session.once('close', () => this.sessions.delete(session));
+      });
+      secure.on('secureConnection', (socket: Duplex) => {
+        this.secureSockets.add(socket);
+        socket.once('close', () => this.secureSockets.delete(socket));
+      });
+      secure.on('tlsClientError', (err: Error) => options.log.debug('tls handshake failed', { reason: err.message }));
+      secure.setTimeout(120_000);
+      this.secureServer = secure;
+    }
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       const remote = (socket as Duplex & { remoteAddress?: string }).remoteAddress;
       options.log.info('http connection closed', {
@@ -75,12 +113,29 @@ export class HttpServer {
     return listen(this.server, port, host);
   }
 
+  listenSecure(port: number, host: string): Promise<number> {
+    if (!this.secureServer) throw new Error('no TLS configured');
+    return listen(this.secureServer, port, host);
+  }
+
+  /** Reads the certificate and key again (SIGHUP after a renewal): new connections use them. */
+  reloadTls(): void {
+    if (!this.secureServer || !this.options.tls) return;
+    this.secureServer.setSecureContext(readTls(this.options.tls));
+    this.options.log.info('tls certificate reloaded', { cert: this.options.tls.cert });
+  }
+
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
+    const plain = new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
+    const secure = this.secureServer;
+    if (!secure) return plain;
+    for (const s of this.sessions) s.destroy();
+    for (const s of this.secureSockets) s.destroy();
+    return Promise.all([plain, new Promise<void>((resolve) => secure.close(() => resolve()))]).then(() => {});
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -187,4 +242,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   const text = JSON.stringify(body, null, 2);
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
   res.end(text + '\n');
+}
+
+function readTls(files: TlsFiles): { cert: Buffer; key: Buffer } {
+  return { cert: readFileSync(files.cert), key: readFileSync(files.key) };
 }

@@ -70,19 +70,21 @@ export class FlvServer {
       return sendRefusal(res, admitted.ok ? { ok: false, reason: 'not-found', message: `stream "${path}" is not live` } : admitted);
     }
     if (res.destroyed) return;
+    // HTTP/2 (an HTTPS client that negotiated it): the response's own writes, framed by HTTP/2.
     // HTTP/1.1: chunked; HTTP/1.0 clients (some players) get the raw stream and a close at the end.
-    const chunked = req.httpVersionMajor > 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1);
+    const h2 = req.httpVersionMajor >= 2;
+    const chunked = !h2 && (req.httpVersionMajor > 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1));
     res.writeHead(200, {
       'Content-Type': 'video/x-flv',
       'Cache-Control': 'no-cache, no-store',
-      ...(chunked ? { 'Transfer-Encoding': 'chunked' } : { Connection: 'close' }),
+      ...(h2 ? {} : chunked ? { 'Transfer-Encoding': 'chunked' } : { Connection: 'close' }),
     });
     if (req.method === 'HEAD') {
       res.end();
       return;
     }
     res.flushHeaders();
-    req.socket.setNoDelay(true);
+    if (!h2) req.socket.setNoDelay(true);
     let handle: ReaderHandle | undefined;
     let closed = false;
     const session = {
@@ -97,24 +99,32 @@ export class FlvServer {
         else res.end();
       },
     };
-    // The response is written as raw HTTP/1.1 chunks straight to the socket: each unit's chunk
+    // HTTP/1.1: the response is written as raw chunks straight to the socket: each unit's chunk
     // (size line, tag, CRLF) is framed once and shared by every reader, where res.write() would
     // frame it again per reader. res.end() still writes the terminating chunk.
     const socket = req.socket;
-    const transport: FlvTransport = {
-      send: (bytes) => void socket.write(chunked ? httpChunk(bytes) : bytes),
-      sendUnit: (unit, tag) => {
-        if (!chunked) return void socket.write(tag);
-        let chunk = unit.memo[HTTP_CHUNK] as Buffer | undefined;
-        if (!chunk) unit.memo[HTTP_CHUNK] = chunk = httpChunk(tag);
-        socket.write(chunk);
-      },
-      beginBatch: () => socket.cork(),
-      endBatch: () => socket.uncork(),
-      backlog: () => res.writableLength + socket.writableLength,
-      end: () => session.close('end of stream'),
-      abort: (reason) => session.close(reason, true),
-    };
+    const transport: FlvTransport = h2
+      ? {
+          send: (bytes) => void res.write(bytes),
+          sendUnit: (_unit, tag) => void res.write(tag),
+          backlog: () => res.writableLength,
+          end: () => session.close('end of stream'),
+          abort: (reason) => session.close(reason, true),
+        }
+      : {
+          send: (bytes) => void socket.write(chunked ? httpChunk(bytes) : bytes),
+          sendUnit: (unit, tag) => {
+            if (!chunked) return void socket.write(tag);
+            let chunk = unit.memo[HTTP_CHUNK] as Buffer | undefined;
+            if (!chunk) unit.memo[HTTP_CHUNK] = chunk = httpChunk(tag);
+            socket.write(chunk);
+          },
+          beginBatch: () => socket.cork(),
+          endBatch: () => socket.uncork(),
+          backlog: () => res.writableLength + socket.writableLength,
+          end: () => session.close('end of stream'),
+          abort: (reason) => session.close(reason, true),
+        };
     res.on('close', () => session.close('client closed'));
     res.on('error', (err) => session.close(`socket error: ${err.message}`, true));
     this.sessions.add(session);
