@@ -22,13 +22,27 @@ const STORM = Number(process.env.BENCH_STORM_N ?? 1000);
 
 async function perRequest(name: string, options: AuthOptions, request: AccessRequest, n = N): Promise<{ method: string; usPerAdmit: number }> {
   const registry = new StreamRegistry({ allowTakeover: false, publisherIdleTimeoutMs: 60_000, maxBacklogBytes: 1 << 20, stuckTimeoutMs: 5000, gop: { maxBytes: 1 << 20, maxUnits: 100 }, access: new ConfiguredAccess(options) }, silentLogger);
-  for (let i = 0; i < Math.min(200, n); i++) await registry.admit({ ...request, action: 'publish', path: `warm/${i}` });
+  for (let i = 0; i < Math.min(200, n); i++) await registry.admit({ ...request, action: 'publish', path: 'live/warm' });
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
-    const d = await registry.admit({ ...request, action: 'publish', path: `live/${i}`, id: `r${i}` });
+    const d = await registry.admit({ ...request, action: 'publish', path: 'live/bench', id: `r${i}` });
     if (!d.ok) throw new Error(`${name}: refused (${d.message})`);
   }
   const us = ((performance.now() - t0) * 1000) / n;
+  registry.closeAll('bench over');
+  return { method: name, usPerAdmit: Math.round(us * 10) / 10 };
+}
+
+/** Admissions each with its own token (none seen before). */
+async function fresh(name: string, options: AuthOptions, request: AccessRequest, tokens: string[]): Promise<{ method: string; usPerAdmit: number }> {
+  const registry = new StreamRegistry({ allowTakeover: false, publisherIdleTimeoutMs: 60_000, maxBacklogBytes: 1 << 20, stuckTimeoutMs: 5000, gop: { maxBytes: 1 << 20, maxUnits: 100 }, access: new ConfiguredAccess(options) }, silentLogger);
+  await registry.admit({ ...request, token: tokens[0]! });
+  const t0 = performance.now();
+  for (const token of tokens.slice(1)) {
+    const d = await registry.admit({ ...request, path: 'live/bench', token });
+    if (!d.ok) throw new Error(`${name}: refused (${d.message})`);
+  }
+  const us = ((performance.now() - t0) * 1000) / (tokens.length - 1);
   registry.closeAll('bench over');
   return { method: name, usPerAdmit: Math.round(us * 10) / 10 };
 }
@@ -41,11 +55,11 @@ async function main(): Promise<void> {
   results.push(await perRequest('users, plain password', { methods: ['users'], users: [{ user: 'u', pass: 'p', permissions: perms }], ipRules: [] }, { ...base, user: 'u', password: 'p' }));
   results.push(await perRequest('users, scrypt (remembered after the first check)', { methods: ['users'], users: [{ user: 'u', pass: await hashPassword('p'), permissions: perms }], ipRules: [] }, { ...base, user: 'u', password: 'p' }));
   const hsToken = await new SignJWT({ permissions: perms }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
-  results.push(await perRequest('JWT HS256', { methods: ['jwt'], users: [], ipRules: [], jwt: { secret: SECRET, algorithms: ['HS256'], permissionsClaim: 'permissions', clockToleranceS: 5, jwksCooldownMs: 5000 } }, { ...base, token: hsToken }));
+  results.push(await perRequest('JWT HS256 (the same token again: remembered)', { methods: ['jwt'], users: [], ipRules: [], jwt: { secret: SECRET, algorithms: ['HS256'], permissionsClaim: 'permissions', clockToleranceS: 5, jwksCooldownMs: 5000 } }, { ...base, token: hsToken }));
   const { privateKey, publicKey } = await generateKeyPair('ES256');
   const jwk = { ...(await exportJWK(publicKey)), kid: 'k', alg: 'ES256' };
   const esToken = await new SignJWT({ permissions: perms }).setProtectedHeader({ alg: 'ES256', kid: 'k' }).setExpirationTime('1h').sign(privateKey);
-  results.push(await perRequest('JWT ES256 (JWKS)', { methods: ['jwt'], users: [], ipRules: [], jwt: { jwks: { keys: [jwk] }, algorithms: ['ES256'], permissionsClaim: 'permissions', clockToleranceS: 5, jwksCooldownMs: 5000 } }, { ...base, token: esToken }));
+  results.push(await perRequest('JWT ES256 (the same token again: remembered)', { methods: ['jwt'], users: [], ipRules: [], jwt: { jwks: { keys: [jwk] }, algorithms: ['ES256'], permissionsClaim: 'permissions', clockToleranceS: 5, jwksCooldownMs: 5000 } }, { ...base, token: esToken }));
   const hook = createServer((req, res) => {
     req.resume();
     req.on('end', () => res.writeHead(200).end());
@@ -54,6 +68,11 @@ async function main(): Promise<void> {
   const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/auth`;
   results.push(await perRequest('hook, answers cached 10 s', { methods: ['hook'], users: [], ipRules: [], hook: { url: hookUrl, timeoutMs: 2000, cacheSeconds: 10 } }, { ...base, token: 't' }));
   results.push(await perRequest('hook, every request asked (local server)', { methods: ['hook'], users: [], ipRules: [], hook: { url: hookUrl, timeoutMs: 2000, cacheSeconds: 0 } }, { ...base, token: 't' }, 2000));
+  // Every request with a token not seen before: the signature is checked each time.
+  const many = await Promise.all(Array.from({ length: 2000 }, (_, i) => new SignJWT({ permissions: perms, n: i }).setProtectedHeader({ alg: 'ES256', kid: 'k' }).setExpirationTime('1h').sign(privateKey)));
+  const manyHs = await Promise.all(Array.from({ length: 2000 }, (_, i) => new SignJWT({ permissions: perms, n: i }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET))));
+  results.push(await fresh('JWT HS256, a new token each time', { methods: ['jwt'], users: [], ipRules: [], jwt: { secret: SECRET, algorithms: ['HS256'], permissionsClaim: 'permissions', clockToleranceS: 5, jwksCooldownMs: 5000 } }, base, manyHs));
+  results.push(await fresh('JWT ES256, a new token each time', { methods: ['jwt'], users: [], ipRules: [], jwt: { jwks: { keys: [jwk] }, algorithms: ['ES256'], permissionsClaim: 'permissions', clockToleranceS: 5, jwksCooldownMs: 5000 } }, base, many));
   hook.close();
   console.log(JSON.stringify({ admission: results }));
 

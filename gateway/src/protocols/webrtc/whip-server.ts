@@ -9,6 +9,7 @@
  * its 8 s timeout (ICE-lite gathers nothing remote), and offers without candidates that never
  * trickle (the browser's or OBS's address is learnt from its first STUN check).
  */
+import type { AccessRequest } from '../../core/access.js';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describeError, LimitError, ParseError, StreamBusyError } from '../../core/errors.js';
@@ -122,8 +123,8 @@ export class WhipServer {
     if (!path) return refuse(400, `"${rawPath}" is not a valid stream path`);
     const registry = this.options.registry;
     // The admission gate first: a refused client costs its refusal, not an SDP parse.
-    const credentials = httpCredentials(req, url);
-    const admitted = await registry.admit({ action: 'publish', protocol: 'whip', path, ...credentials, ip: clientIp(req.socket.remoteAddress), id, query: url.search.slice(1), userAgent: req.headers['user-agent'] ?? '' });
+    const admittedRequest: AccessRequest = { action: 'publish', protocol: 'whip', path, ...httpCredentials(req, url), ip: clientIp(req.socket.remoteAddress), id, query: url.search.slice(1), userAgent: req.headers['user-agent'] ?? '' };
+    const admitted = await registry.admit(admittedRequest);
     // A path whose publisher is only silent may be free by the time ICE is done: publish() decides then.
     if (!admitted.ok && !(admitted.reason === 'busy' && admitted.retryInMs !== undefined)) {
       log.info('publish refused', { status: admitted.reason, reason: admitted.message });
@@ -159,7 +160,6 @@ export class WhipServer {
       registry,
       bearer: bearerToken(req),
       query: url.search.length > 1 ? url.search.slice(1) : undefined,
-      ...(admitted.ok ? { grant: admitted } : {}),
       slot: slot.hold(),
     });
     let answer: string;
@@ -169,12 +169,23 @@ export class WhipServer {
       session.close(`negotiation failed: ${describeError(err)}`);
       return refuse(422, `cannot answer the offer: ${describeError(err)}`);
     }
+    let grant = admitted.ok ? admitted : null;
     try {
-      // The path's publisher was only silent: it may be taken over once silent long enough.
-      const wait = registry.check(path);
-      if (!wait.ok && wait.retryInMs !== undefined) await sleep(wait.retryInMs + 20);
+      // The path's publisher was only silent: it may be taken over once silent long enough, and the
+      // gate is asked again then (for a grant, or the refusal that stands).
+      if (!grant) {
+        const wait = registry.check(path);
+        if (!wait.ok && wait.retryInMs !== undefined) await sleep(wait.retryInMs + 20);
+        const again = await registry.admit({ ...admittedRequest, id });
+        if (!again.ok) {
+          session.close(`refused: ${again.message}`);
+          log.info('publish refused', { status: again.reason, reason: again.message });
+          return sendRefusal(res, again);
+        }
+        grant = again;
+      }
       if (session.isClosed) return refuse(422, 'the session closed before it could publish');
-      session.publish();
+      session.publish(grant);
     } catch (err) {
       session.close(describeError(err));
       if (err instanceof StreamBusyError) return refuse(409, `stream "${path}" is already being published`);

@@ -264,8 +264,10 @@ export class WhipSession implements PublisherInfo {
   }
 
   /** Publishes the stream (throws StreamBusyError when the path is taken). */
-  publish(): Stream {
+  /** Publishes the session's path with what the admission gate allowed. */
+  publish(grant: AccessGrant): Stream {
     if (this.closed) throw new Error('the session closed before it could publish');
+    this.ctx.grant = grant;
     this.stream = this.ctx.registry.publish(this.ctx.path, this);
     return this.stream;
   }
