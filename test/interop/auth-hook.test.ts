@@ -3,11 +3,14 @@
  * ffmpeg publishes over RTMP with `?token=`: the hook receives the documented fields, allows, and the
  * media reaches an HTTP-FLV reader (also allowed by the hook); a hook that does not answer in time
  * refuses (fail closed); on_publish, on_read, on_read_end and on_unpublish arrive with their fields.
+ * A publisher that sends its media without waiting for the answer to its publish loses none of it
+ * while the hook decides.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { RtmpClient } from '../../gateway/src/protocols/rtmp/client.js';
 import { readHttpFlv } from '../helpers/flv-client.js';
 import { publish } from '../helpers/ffmpeg.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
@@ -35,6 +38,7 @@ describe('the HTTP hook and lifecycle notifications', { concurrency: false }, ()
         }
         asked.push(body);
         if (body.token === 'slow') return setTimeout(() => res.writeHead(200).end(), 1500);
+        if (body.token === 'late-allow') return setTimeout(() => res.writeHead(200).end(), 250);
         res.writeHead(body.token === 'allow' ? 200 : 403).end();
       });
     });
@@ -78,5 +82,21 @@ describe('the HTTP hook and lifecycle notifications', { concurrency: false }, ()
     assert.equal(onPublish.ip, '127.0.0.1');
     assert.equal(onPublish.query, 'token=allow');
     assert.equal(typeof onPublish.time, 'number');
+  });
+
+  test('media sent before the publish is answered (the hook takes 250 ms) is kept, not lost', async () => {
+    const client = new RtmpClient();
+    await client.connect(`${gw.rtmpUrl('live/eager')}?token=late-allow`);
+    const accepted = client.publish();
+    // The AVC sequence header and a keyframe once the publish command is with the hook: before the gate has answered.
+    await waitFor(() => asked.some((b) => b.path === 'live/eager' && b.action === 'publish'), 3000, 'the hook asked');
+    const avcc = Buffer.from('0142c00dffe100186742c00dd90141fb011000000300100000030320f142a48001000568cb83cb20', 'hex');
+    client.sendMedia(9, 0, Buffer.concat([Buffer.from('1700000000', 'hex'), avcc]));
+    client.sendMedia(9, 0, Buffer.from('17010000000000000265888400', 'hex'));
+    await accepted;
+    const stream = await waitFor(() => gw.gateway.registry.get('live/eager'), 3000, 'published');
+    await waitFor(() => stream.tracks.some((t) => t.kind === 'video' && t.config !== null), 3000, 'the held sequence header reached the stream');
+    assert.ok(gw.logs.some((l) => l.msg === 'publish started' && l.heldMessages === 2), 'two messages held and replayed');
+    client.close();
   });
 });

@@ -4,6 +4,7 @@
  * closes that one connection with a logged reason.
  */
 import { queryCredentials, type AccessRefusal, type AccessRequest, type RefusalReason } from '../../core/access.js';
+import type { MediaEvent } from './server-session.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { listen } from '../../net/listen.js';
 import { StreamBusyError, describeError } from '../../core/errors.js';
@@ -50,6 +51,10 @@ export class RtmpServer {
   }
 }
 
+/** Media held per publish while the admission gate decides (a client that does not wait for the answer). */
+const MAX_HELD_BYTES = 4 * 1024 * 1024;
+const MAX_HELD_MESSAGES = 2000;
+
 /** The onStatus code of each refusal (what ffmpeg and OBS print). */
 const PUBLISH_REFUSAL: { [R in RefusalReason]: string } = {
   unauthorized: 'NetStream.Publish.Unauthorized',
@@ -78,6 +83,8 @@ class RtmpConnection {
   private flashVer = '';
   /** Publishing message streams: stream id → its Stream, adapter and the publisher the registry knows. */
   private readonly publishing = new Map<number, { stream: Stream; ingest: RtmpToStream; publisher: PublisherInfo }>();
+  /** Media sent on a stream id whose publish the admission gate is deciding: replayed on accept. */
+  private readonly admitting = new Map<number, { messages: MediaEvent[]; bytes: number }>();
   /** Publishes waiting for a silent publisher of their path to be taken over. */
   private readonly waiting = new Map<number, NodeJS.Timeout>();
   /** Playing message streams: stream id → reader and its path. */
@@ -133,12 +140,25 @@ class RtmpConnection {
     s.on('pause', (e) => this.playing.get(e.streamId)?.reader.setPaused(e.paused));
     s.on('media', (e) => {
       const pub = this.publishing.get(e.streamId);
-      if (!pub) return; // media on a stream that is not publishing: ignore, as other servers do
-      const now = performance.now();
-      if (e.typeId === 9) pub.ingest.video(e.timestamp, e.payload, now);
-      else if (e.typeId === 8) pub.ingest.audio(e.timestamp, e.payload, now);
-      else if (e.values) pub.ingest.data(e.values);
+      if (!pub) {
+        // A client that sends media right after its publish command (before the answer) is not
+        // made to lose it while the admission gate decides: held, bounded, and replayed on accept.
+        const held = this.admitting.get(e.streamId);
+        if (held && held.bytes + e.payload.length <= MAX_HELD_BYTES && held.messages.length < MAX_HELD_MESSAGES) {
+          held.messages.push(e);
+          held.bytes += e.payload.length;
+        }
+        return; // otherwise, media on a stream that is not publishing: ignored, as other servers do
+      }
+      this.ingest(pub.ingest, e);
     });
+  }
+
+  private ingest(ingest: RtmpToStream, e: MediaEvent): void {
+    const now = performance.now();
+    if (e.typeId === 9) ingest.video(e.timestamp, e.payload, now);
+    else if (e.typeId === 8) ingest.audio(e.timestamp, e.payload, now);
+    else if (e.values) ingest.data(e.values);
   }
 
   /** Runs an asynchronous command handler: an error closes this connection, never the process. */
@@ -167,8 +187,13 @@ class RtmpConnection {
       return;
     }
     const path = resolved.path;
+    if (!this.admitting.has(streamId)) this.admitting.set(streamId, { messages: [], bytes: 0 });
     const admitted = await this.options.registry.admit(this.accessRequest('publish', path, query));
     if (this.closed) return;
+    // What was held stays held while the publish waits for a silent publisher (below).
+    const waits = !admitted.ok && admitted.reason === 'busy' && admitted.retryInMs !== undefined && !waited;
+    const held = waits ? undefined : this.admitting.get(streamId);
+    if (!waits) this.admitting.delete(streamId);
     if (!admitted.ok) {
       if (admitted.reason === 'busy' && admitted.retryInMs !== undefined && !waited) {
         // The path's publisher has gone quiet: if it stays so, this one takes over (no answer yet).
@@ -206,7 +231,8 @@ class RtmpConnection {
     this.publishing.set(streamId, { stream, ingest, publisher });
     this.clearSetupTimer();
     this.session.acceptPublish(streamId);
-    log.info('publish started', { query: query ? 'present' : undefined });
+    for (const e of held?.messages ?? []) this.ingest(ingest, e);
+    log.info('publish started', { query: query ? 'present' : undefined, heldMessages: held?.messages.length || undefined });
   }
 
   private async onPlay(streamId: number, app: string, name: string, query: string): Promise<void> {
@@ -290,6 +316,7 @@ class RtmpConnection {
     this.clearSetupTimer();
     for (const t of this.waiting.values()) clearTimeout(t);
     this.waiting.clear();
+    this.admitting.clear();
     for (const id of [...this.publishing.keys()]) this.endPublish(id, reason);
     for (const id of [...this.playing.keys()]) this.endPlay(id, reason);
     if (by === 'server') this.log.warn('connection closed', { reason, by: 'server' });

@@ -450,7 +450,11 @@ export class SrtServer {
       .then(
         (decision) => {
           entry.decision = decision;
-          if (this.socket) answer();
+          try {
+            if (this.socket) answer();
+          } catch (err) {
+            this.o.log.error('srt handshake failed after admission', { peer: peerKey, reason: describeError(err) });
+          }
           // Not consumed (the server closed, or the answer threw): forgotten all the same.
           if (this.gates.get(peerKey) === entry) this.gates.delete(peerKey);
         },
