@@ -127,4 +127,25 @@ describe('HTTPS, HTTP/2 and WSS', { concurrency: false }, () => {
     assert.notEqual(after, before);
     assert.ok(gw.gateway.registry.get('live/tls'), 'the stream is still live');
   });
+
+  test('garbage on the TLS port (random bytes, a plain-HTTP request, a handshake cut short) costs that connection only', async () => {
+    const { createConnection } = await import('node:net');
+    const { randomBytes } = await import('node:crypto');
+    const junk = [randomBytes(4096), Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), Buffer.from('160301', 'hex')];
+    await Promise.all(
+      junk.map(
+        (bytes) =>
+          new Promise<void>((resolve) => {
+            const c = createConnection({ host: '127.0.0.1', port }, () => c.end(bytes));
+            c.on('error', () => resolve());
+            c.on('close', () => resolve());
+            c.resume();
+          }),
+      ),
+    );
+    const session = connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    assert.equal((await h2get(session, '/api/v1/info')).status, 200, 'still serving');
+    session.close();
+    assert.ok(gw.gateway.registry.get('live/tls'), 'the stream is still live');
+  });
 });

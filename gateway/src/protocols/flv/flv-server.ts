@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { describeError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { sessionId } from '../../core/log.js';
 import type { ReaderHandle } from '../../core/stream.js';
@@ -47,7 +48,12 @@ export class FlvServer {
 
   register(http: HttpServer): void {
     http.route('GET', FLV_ROUTE, (req, res, params, url) => this.onHttp(req, res, params, url));
-    http.upgrade(FLV_ROUTE, (req, socket, head, params, url) => void this.onUpgrade(req, socket, head, params, url));
+    http.upgrade(FLV_ROUTE, (req, socket, head, params, url) => {
+      this.onUpgrade(req, socket, head, params, url).catch((err: unknown) => {
+        this.options.log.error('ws-flv upgrade failed', { reason: describeError(err) });
+        socket.destroy();
+      });
+    });
   }
 
   closeAll(reason: string): void {
