@@ -68,7 +68,7 @@ async function main(): Promise<number> {
     gateway = await Gateway.start(config, { log });
     const host = displayHost(config);
     const { rtmp, http, https, srt } = gateway.ports;
-    log.info('listening', { host: config.host, rtmp, http, https, srt });
+    log.info('listening', { host: config.host, rtmp, http, https, srt, webrtcUdp: gateway.ports.webrtcUdp, webrtcTcp: gateway.ports.webrtcTcp });
     const lines = ['', 'livegate is running. Publish and play stream "live/cam1":'];
     if (rtmp !== undefined) lines.push(`  publish  rtmp://${host}:${rtmp}/live/cam1        (OBS: server rtmp://${host}:${rtmp}/live, key cam1)`);
     if (srt !== undefined) lines.push(`  publish  srt://${host}:${srt}?streamid=publish:live/cam1   (SRT, MPEG-TS)`);
@@ -85,6 +85,11 @@ async function main(): Promise<number> {
       if (gateway.web?.servesDemo) lines.push('', `  demo     http://${host}:${http}/   (streams, play, publish from the camera: use localhost or HTTPS for the camera)`);
     }
     if (https !== undefined) lines.push(`  https    https://${host}:${https}/   (every HTTP route over TLS, HTTP/2; wss:// for WS-FLV)`);
+    if (gateway.ports.webrtcUdp !== undefined) {
+      const tcp = gateway.ports.webrtcTcp !== undefined ? ` and TCP ${gateway.ports.webrtcTcp} (ICE-TCP)` : '';
+      const announced = gateway.webrtcAddresses().map((a) => `${a.address}:${a.udpPort}${a.tcpPort !== undefined && a.tcpPort !== a.udpPort ? `/tcp ${a.tcpPort}` : ''}`);
+      lines.push(`  webrtc   media on UDP ${gateway.ports.webrtcUdp}${tcp}; candidates announce ${announced.length > 0 ? announced.join(', ') : 'nothing (set webrtc.publicAddresses)'}`);
+    }
     process.stderr.write(lines.join('\n') + '\n\n');
   } catch (err) {
     if (err instanceof LivegateError) {

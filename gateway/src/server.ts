@@ -2,6 +2,7 @@
 import { registerEventsApi } from './api/events-api.js';
 import { registerInfoApi } from './api/info-api.js';
 import { registerSrtApi } from './api/srt-api.js';
+import { registerWebrtcPortsApi } from './api/webrtc-ports-api.js';
 import { registerSessionsApi } from './api/sessions-api.js';
 import { registerMetrics } from './api/metrics.js';
 import { registerStreamsApi } from './api/streams-api.js';
@@ -21,6 +22,8 @@ import { LifecycleNotifier } from './auth/notifications.js';
 import { WhipServer } from './protocols/webrtc/whip-server.js';
 import { HlsServer } from './protocols/hls/hls-server.js';
 import { WebrtcSessionLimits } from './protocols/webrtc/session-limits.js';
+import { WebrtcPorts } from './protocols/webrtc/webrtc-ports.js';
+import type { Announced } from './nat/public-addresses.js';
 
 export interface GatewayOptions {
   log?: Logger;
@@ -31,6 +34,9 @@ export interface ListeningPorts {
   http?: number;
   https?: number;
   srt?: number;
+  /** The shared WebRTC media port (UDP) and ICE-TCP port. */
+  webrtcUdp?: number;
+  webrtcTcp?: number;
 }
 
 /** A port could not be opened (in use, no permission). */
@@ -55,6 +61,8 @@ export class Gateway {
   readonly whep: WhepServer | null;
   readonly whip: WhipServer | null;
   readonly hls: HlsServer | null;
+  /** The shared WebRTC media ports (null when WebRTC is off or `webrtc.portRange` is set). */
+  readonly webrtcPorts: WebrtcPorts | null;
   /** The SDK at /sdk/livegate.js and the demo at / (null without HTTP). */
   readonly web: WebAssets | null;
   private stopEvents: (() => void) | null = null;
@@ -102,13 +110,14 @@ export class Gateway {
           ...(config.http.tls ? { tls: { cert: config.http.tls.cert, key: config.http.tls.key } } : {}),
         })
       : null;
-    // WHIP publishers and WHEP viewers share one budget of sessions (each holds a UDP socket).
+    // WHIP publishers and WHEP viewers share one budget of sessions and, unless a port range is
+    // asked for, one UDP port and one ICE-TCP port.
     const limits = new WebrtcSessionLimits({ maxSessions: config.webrtc.maxSessions, maxNegotiatingPerIp: config.webrtc.maxNegotiatingPerIp });
-    this.whep =
-      this.http && config.webrtc.enabled
-        ? new WhepServer({ registry: this.registry, log: this.log, webrtc: config.webrtc, limits })
-        : null;
-    this.whip = this.http && config.webrtc.enabled ? new WhipServer({ registry: this.registry, log: this.log, webrtc: config.webrtc, limits }) : null;
+    const webrtc = this.http !== null && config.webrtc.enabled;
+    this.webrtcPorts = webrtc && !config.webrtc.portRange ? new WebrtcPorts(config.webrtc, config.host, this.log) : null;
+    const network = this.webrtcPorts;
+    this.whep = webrtc ? new WhepServer({ registry: this.registry, log: this.log, webrtc: config.webrtc, network, limits }) : null;
+    this.whip = webrtc ? new WhipServer({ registry: this.registry, log: this.log, webrtc: config.webrtc, network, limits }) : null;
     this.web = this.http ? new WebAssets({ demo: config.http.demo, log: this.log }) : null;
     this.hls = this.http && config.hls.enabled ? new HlsServer({ registry: this.registry, log: this.log, ...config.hls }) : null;
     if (this.http) {
@@ -118,6 +127,7 @@ export class Gateway {
       this.whip?.register(this.http);
       registerStreamsApi(this.http, this.registry);
       registerSessionsApi(this.http, this.registry);
+      if (this.webrtcPorts) registerWebrtcPortsApi(this.http, this.webrtcPorts, this.registry);
       this.stopEvents = registerEventsApi(this.http, this.registry);
       registerInfoApi(this.http, () => ({
         play: { webrtc: this.whep !== null, flv: true, hls: this.hls !== null },
@@ -177,6 +187,11 @@ export class Gateway {
     if (access.open) this.log.warn('no authentication configured: anyone who reaches livegate may publish and read every path (see docs/auth.md)');
   }
 
+  /** The addresses WebRTC candidates announce, with their ports (empty without the shared ports). */
+  webrtcAddresses(): Announced[] {
+    return this.webrtcPorts?.announced() ?? [];
+  }
+
   /** Starts every enabled server; rejects with ListenError when a port cannot be opened. */
   static async start(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
     const gw = new Gateway(config, options);
@@ -185,6 +200,12 @@ export class Gateway {
       if (gw.http) gw.ports.http = await listen('HTTP', config.http.port, config.host, (p, h) => gw.http!.listen(p, h));
       if (gw.http?.secureServer && config.http.tls) gw.ports.https = await listen('HTTPS', config.http.tls.port, config.host, (p, h) => gw.http!.listenSecure(p, h));
       if (gw.srt) gw.ports.srt = await listen('SRT', config.srt.port, config.host, (p, h) => gw.srt!.listen(p, h));
+      if (gw.webrtcPorts) {
+        const webrtcPorts = gw.webrtcPorts;
+        const ports = await listen('WebRTC', config.webrtc.udpPort, config.webrtc.interface ?? config.host, () => webrtcPorts.start().then((p) => p.udp));
+        gw.ports.webrtcUdp = ports;
+        if (webrtcPorts.mux.ports.tcp !== null) gw.ports.webrtcTcp = webrtcPorts.mux.ports.tcp;
+      }
     } catch (err) {
       await gw.close();
       throw err;
@@ -201,7 +222,7 @@ export class Gateway {
       this.whep?.closeAll('server shutting down');
       this.whip?.closeAll('server shutting down');
       this.stopEvents?.();
-      const closed = Promise.all([this.rtmp?.close(), this.http?.close(), this.srt?.close()]);
+      const closed = Promise.all([this.rtmp?.close(), this.http?.close(), this.srt?.close(), this.webrtcPorts?.close()]);
       this.registry.closeAll('server shutting down');
       await closed;
     })();

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { blockListOf } from '../auth/ip-rules.js';
 import { storedPasswordError } from '../auth/password.js';
+import { parsePublicAddress } from '../nat/public-addresses.js';
 
 const port = z.number().int().min(0).max(65535);
 const action = z.enum(['publish', 'read', 'api', 'metrics']);
@@ -74,13 +75,43 @@ export const configSchema = z
     webrtc: z
       .object({
         enabled: z.boolean().default(true),
-        /** UDP ports for WebRTC media, [min, max]; any free port when absent. */
+        /** The one UDP port of every WebRTC session's media (ICE, DTLS, SRTP); 0: any free port. */
+        udpPort: port.default(8189),
+        /** The ICE-TCP port (passive candidates, RFC 6544) for clients whose networks block UDP; false: none. */
+        tcpPort: z.union([port, z.literal(false)]).default(8189),
+        /**
+         * A UDP port per session from this range, [min, max], instead of the one shared port (werift's
+         * own sockets; no ICE-TCP). For setups that need it; the shared port is the default.
+         */
         portRange: z.tuple([port, port]).optional(),
-        /** Public addresses (IPs) announced as extra host candidates: the 1:1 NAT case. */
+        /**
+         * Where the world reaches this machine, announced in candidates besides its own addresses:
+         * "IP", "IP:port" (a port-forwarded NAT whose public port differs from the local one) or a
+         * host name (resolved at start and every `publicAddressRefreshMs`).
+         */
+        publicAddresses: z
+          .array(z.string().min(1))
+          .default([])
+          .superRefine((list, ctx) => {
+            for (const a of list) {
+              try {
+                parsePublicAddress(a);
+              } catch (err) {
+                ctx.addIssue({ code: 'custom', message: (err as Error).message });
+              }
+            }
+          }),
+        publicAddressRefreshMs: z.number().int().min(1000).default(300_000),
+        /** Asks this STUN server (stun:host[:port]) for the public IP at start. Off by default: livegate sends nothing anywhere unless told. */
+        stunDetect: z
+          .string()
+          .regex(/^stun:[A-Za-z0-9.-]+(:\d{1,5})?$/, 'stun:host[:port]')
+          .optional(),
+        /** Extra IPs announced with the local ports (older name; publicAddresses covers it). */
         additionalHosts: z.array(z.string().min(1)).default([]),
         /**
-         * The IPv4 address of the interface WebRTC binds to (werift binds every UDP socket to it and
-         * announces only it). Never loopback on a real network. All interfaces when absent.
+         * The IPv4 address of the interface WebRTC binds to and announces. Never loopback on a real
+         * network. All interfaces (announcing every non-loopback address) when absent.
          */
         interface: z.ipv4().optional(),
         /** STUN/TURN servers given to clients in Link headers (livegate itself contacts none). */
@@ -105,7 +136,7 @@ export const configSchema = z
          * (its socket freed): a client that never connects holds nothing for long.
          */
         iceTimeoutMs: z.number().int().min(1000).default(10_000),
-        /** WHIP publishers and WHEP viewers at most, together (each holds a UDP socket); more get 503. */
+        /** WHIP publishers and WHEP viewers at most, together; more get 503. */
         maxSessions: z.number().int().positive().default(1000),
         /** Sessions from one client address that have not completed ICE yet, at most; more get 503. */
         maxNegotiatingPerIp: z.number().int().positive().default(16),

@@ -1,9 +1,19 @@
 /**
  * The werift peer connection every livegate WebRTC session (WHIP publisher, WHEP viewer) uses:
- * ICE-lite, IPv4, one bundled transport, and nothing that reaches out to the internet.
+ * ICE-lite, IPv4, one bundled transport, and nothing that reaches out to the internet. With a
+ * WebrtcNetwork its ICE runs on the gateway's shared UDP/TCP ports; without one (`portRange`) werift
+ * opens a socket per session.
  */
 import type { IceServerConfig } from '../../nat/ice-servers.js';
+import type { IceMux } from './transport/ice-mux.js';
+import { useIceMux, type AnnouncedAddress } from './transport/werift-ice.js';
 import { RTCPeerConnection, useSdesMid, useTransportWideCC, type RTCRtpCodecParameters } from './werift.js';
+
+/** The shared media ports and what candidates announce on them. */
+export interface WebrtcNetwork {
+  mux: IceMux;
+  announce(): AnnouncedAddress[];
+}
 
 export interface WebrtcOptions {
   portRange?: [number, number];
@@ -25,8 +35,9 @@ export function createPeerConnection(
   webrtc: WebrtcOptions,
   codecs: { video: RTCRtpCodecParameters[]; audio: RTCRtpCodecParameters[] },
   options: { transportCc?: boolean } = {},
+  network: WebrtcNetwork | null = null,
 ): RTCPeerConnection {
-  return new RTCPeerConnection({
+  const pc = new RTCPeerConnection({
     // ICE-lite: livegate answers and never gathers server-reflexive candidates, so it never sends
     // a STUN request anywhere (werift would otherwise ask a public STUN server).
     iceLite: true,
@@ -43,4 +54,6 @@ export function createPeerConnection(
       ? { video: [useSdesMid(), useTransportWideCC()], audio: [useSdesMid(), useTransportWideCC()] }
       : { video: [useSdesMid()], audio: [useSdesMid()] },
   });
+  if (network) useIceMux(pc, network.mux, () => network.announce());
+  return pc;
 }

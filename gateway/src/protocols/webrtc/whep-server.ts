@@ -19,12 +19,14 @@ import { sendJson, type HttpServer } from '../../http/http-server.js';
 import { iceServersFor, linkHeader } from '../../nat/ice-servers.js';
 import { WhepSession } from './whep-session.js';
 import { clientIp, type SessionSlot, type WebrtcSessionLimits } from './session-limits.js';
-import type { WebrtcOptions } from './peer-connection.js';
+import type { WebrtcOptions, WebrtcNetwork } from './peer-connection.js';
 
 export interface WhepServerOptions {
   registry: StreamRegistry;
   log: Logger;
   webrtc: WebrtcOptions;
+  /** The shared UDP/TCP media ports (null: a socket per session, `webrtc.portRange`). */
+  network: WebrtcNetwork | null;
   /** Shared with WHIP: how many sessions, and how many still negotiating per client address. */
   limits: WebrtcSessionLimits;
 }
@@ -162,6 +164,7 @@ export class WhepServer {
       remote,
       log,
       webrtc: this.options.webrtc,
+      network: this.options.network,
       bearer,
       grant: admitted,
       videoCodec,

@@ -16,7 +16,8 @@ import {
 } from './werift.js';
 import { MediaClockReports } from './media-clock-reports.js';
 import type { WebrtcVideoCodec } from './rtp-units.js';
-import { createPeerConnection, type WebrtcOptions } from './peer-connection.js';
+import { selectedPath } from './transport/werift-ice.js';
+import { createPeerConnection, type WebrtcNetwork, type WebrtcOptions } from './peer-connection.js';
 import type { Logger } from '../../core/log.js';
 import type { ReaderHandle, Stream } from '../../core/stream.js';
 import { WhepReader } from './whep-reader.js';
@@ -28,6 +29,8 @@ export interface WhepSessionStats {
   path: string;
   remoteAddress: string;
   state: string;
+  /** The selected ICE path: UDP or ICE-TCP, and the media address of the peer (null before ICE completes). */
+  ice: { transport: 'udp' | 'tcp'; address: string; port: number } | null;
   createdAt: string;
   packetsSent: number;
   bytesSent: number;
@@ -45,6 +48,8 @@ export interface WhepSessionContext {
   remote: string;
   log: Logger;
   webrtc: WebrtcOptions;
+  /** The shared media ports, or null for a socket per session. */
+  network: WebrtcNetwork | null;
   /** From `Authorization: Bearer …`, kept for authentication. */
   bearer?: string;
   /** What the admission gate allowed. */
@@ -99,7 +104,7 @@ export class WhepSession {
     this.pc = createPeerConnection(ctx.webrtc, {
       video: [video, new RTCRtpCodecParameters({ mimeType: 'video/rtx', clockRate: 90000 })],
       audio: [useOPUS({ parameters: 'minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1' })],
-    });
+    }, {}, ctx.network);
     this.pc.iceConnectionStateChange.subscribe((state) => {
       this.state = state;
       this.touch();
@@ -268,6 +273,7 @@ export class WhepSession {
       path: this.stream.path,
       remoteAddress: this.ctx.remote,
       state: this.closed ? 'closed' : this.pc.connectionState,
+      ice: this.closed ? null : selectedPath(this.pc),
       createdAt: new Date(this.createdAt).toISOString(),
       packetsSent: this.packetsSent,
       bytesSent: this.bytesSent,

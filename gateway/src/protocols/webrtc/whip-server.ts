@@ -22,7 +22,7 @@ import { iceServersFor, linkHeader } from '../../nat/ice-servers.js';
 import { bearerToken, contentType, problem, readBody } from './http-util.js';
 import { httpCredentials, sendRefusal } from '../../http/problem.js';
 import { apiAllowed } from '../../http/api-access.js';
-import type { WebrtcOptions } from './peer-connection.js';
+import type { WebrtcOptions, WebrtcNetwork } from './peer-connection.js';
 import { receiveCodecs, WhipSession } from './whip-session.js';
 import { clientIp, type SessionSlot, type WebrtcSessionLimits } from './session-limits.js';
 
@@ -30,6 +30,8 @@ export interface WhipServerOptions {
   registry: StreamRegistry;
   log: Logger;
   webrtc: WebrtcOptions;
+  /** The shared UDP/TCP media ports (null: a socket per session, `webrtc.portRange`). */
+  network: WebrtcNetwork | null;
   /** Shared with WHEP: how many sessions, and how many still negotiating per client address. */
   limits: WebrtcSessionLimits;
 }
@@ -157,6 +159,7 @@ export class WhipServer {
       path,
       log,
       webrtc: this.options.webrtc,
+      network: this.options.network,
       registry,
       bearer: bearerToken(req),
       query: url.search.length > 1 ? url.search.slice(1) : undefined,

@@ -12,7 +12,8 @@ import type { StreamRegistry } from '../../core/stream-registry.js';
 import { RtpTimeline } from '../../format/rtp/rtp-clock.js';
 import { TwccRecorder } from '../../format/rtp/twcc.js';
 import type { OfferedMedia } from '../../format/sdp-offer.js';
-import { createPeerConnection, type WebrtcOptions } from './peer-connection.js';
+import { selectedPath } from './transport/werift-ice.js';
+import { createPeerConnection, type WebrtcNetwork, type WebrtcOptions } from './peer-connection.js';
 import type { SessionSlot } from './session-limits.js';
 import { RTCRtpCodecParameters, useOPUS, useTWCC, useVP8, type RTCPeerConnection, type RTCRtpTransceiver, type RtcpPacket, type RtpPacket } from './werift.js';
 import { KeyframeRequests } from './keyframe-requests.js';
@@ -30,6 +31,8 @@ export interface WhipSessionContext {
   path: string;
   log: Logger;
   webrtc: WebrtcOptions;
+  /** The shared media ports, or null for a socket per session. */
+  network: WebrtcNetwork | null;
   registry: StreamRegistry;
   /** Its place among the gateway's WebRTC sessions: told when ICE completes, released on close. */
   slot: SessionSlot;
@@ -46,6 +49,8 @@ export interface WhipSessionStats {
   path: string;
   remoteAddress: string;
   state: string;
+  /** The selected ICE path: UDP or ICE-TCP, and the media address of the peer (null before ICE completes). */
+  ice: { transport: 'udp' | 'tcp'; address: string; port: number } | null;
   createdAt: string;
   tracks: {
     kind: string;
@@ -147,7 +152,7 @@ export class WhipSession implements PublisherInfo {
     this.pc = createPeerConnection(ctx.webrtc, {
       video: video ? receiveCodecs(video) : [],
       audio: audio ? receiveCodecs(audio) : [],
-    }, { transportCc: true });
+    }, { transportCc: true }, ctx.network);
     this.pc.connectionStateChange.subscribe((state) => {
       if (state === 'failed' || state === 'closed') this.close(`connection ${state}`);
       else if (state === 'connected') {
@@ -376,6 +381,7 @@ export class WhipSession implements PublisherInfo {
       path: this.ctx.path,
       remoteAddress: this.ctx.remote,
       state: this.closed ? 'closed' : this.pc.connectionState,
+      ice: this.closed ? null : selectedPath(this.pc),
       createdAt: new Date(this.createdAt).toISOString(),
       tracks: this.sections.map((s) => {
         const r = s.receiver;
