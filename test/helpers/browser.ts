@@ -14,9 +14,10 @@ export const WEBRTC_FLAGS = ['--allow-loopback-in-peer-connection', '--disable-f
 /** A fake camera and microphone, granted without a prompt. */
 export const FAKE_MEDIA_FLAGS = ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'];
 
-export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
+/** `executablePath`: another way to start Chromium (a wrapper that enters a network namespace). */
+export function launchChromium(extraArgs: string[] = [], executablePath: string = CHROMIUM): Promise<Browser> {
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     args: [
       '--no-sandbox',
