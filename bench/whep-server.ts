@@ -22,15 +22,23 @@ const config = parseConfig({
   logLevel: 'warn',
   rtmp: { port: 0 },
   http: { port: 0 },
-  webrtc: { additionalHosts: ['127.0.0.1'] },
+  webrtc: { additionalHosts: ['127.0.0.1'], udpPort: 0, tcpPort: 0 },
 });
 const gw = await Gateway.start(config, { log: createLogger('warn') });
 process.send!({ rtmp: gw.ports.rtmp, http: gw.ports.http });
 
 let base = { packets: 0, transcodeMs: 0, at: performance.now() };
+// Packets sent per session, kept after the session ends: a sum over the live sessions alone falls
+// when viewers drop out (what made this bench print negative packets/s at 100 viewers).
+const sentBy = new Map<string, number>();
+const sample = () => {
+  for (const [id, s] of gw.whep!.sessions) sentBy.set(id, s.packetsSent);
+};
+setInterval(sample, 100).unref();
 const totals = () => {
+  sample();
   let packets = 0;
-  for (const s of gw.whep!.sessions.values()) packets += s.packetsSent;
+  for (const n of sentBy.values()) packets += n;
   return { packets, transcodeMs: OpusFeed.totalCpuMs, at: performance.now() };
 };
 const pct = (list: number[], p: number) => {

@@ -164,6 +164,7 @@ export class Gateway {
         registry: this.registry,
         srtSessions: () => this.srt?.sessions() ?? [],
         webrtcSessions: () => ({ whip: this.whip?.sessions.size ?? 0, whep: this.whep?.sessions.size ?? 0 }),
+        webrtcDropped: () => this.webrtcPorts?.mux.stats.dropped ?? null,
       });
     }
   }

@@ -196,6 +196,9 @@ if (!IN_LOOPBACK_NETNS) {
       t.diagnostic(`dropped: ${JSON.stringify(stats.dropped)}; worst gap ${worst.toFixed(0)} ms over ${arrivals.length} packets`);
       assert.equal(gw.gateway.whep!.sessions.size, 1, 'the live viewer session is still there');
       assert.equal(gw.gateway.whip!.sessions.size, 1, 'the live publisher session is still there');
+      const metrics = await (await fetch(gw.httpUrl('metrics'))).text();
+      const forged = /^livegate_webrtc_dropped_packets_total\{reason="badIntegrity"\} (\d+)$/m.exec(metrics);
+      assert.equal(Number(forged?.[1]), stats.dropped.badIntegrity, 'the drops are in /metrics');
       const logged = gw.logs.filter((l) => l.msg === 'WebRTC packet dropped');
       assert.ok(logged.length >= 3 && logged.length < 50, `drops are logged once per address and reason (${logged.length} lines)`);
     });

@@ -15,6 +15,8 @@ export interface MetricsSources {
   srtSessions(): { mode: string; stats: { rttMs: number; packetsLost: number; packetsRetransmitted: number; packetsReceived: number; packetsSent: number } }[];
   /** WebRTC sessions by direction. */
   webrtcSessions(): { whip: number; whep: number };
+  /** Packets the shared WebRTC media ports dropped, by why (null without them). */
+  webrtcDropped(): { [reason: string]: number } | null;
 }
 
 export function registerMetrics(http: HttpServer, sources: MetricsSources): Registry {
@@ -91,6 +93,14 @@ export function registerMetrics(http: HttpServer, sources: MetricsSources): Regi
       const s = sources.webrtcSessions();
       this.set({ direction: 'whip' }, s.whip);
       this.set({ direction: 'whep' }, s.whep);
+    },
+  });
+
+  new Counter({
+    name: 'livegate_webrtc_dropped_packets_total', help: 'Packets the shared WebRTC UDP/ICE-TCP ports dropped, by reason (unknownAddress, unknownUfrag, badIntegrity, notACheck, tcpOverflow, tcpFraming)', labelNames: ['reason'], registers: [reg],
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(sources.webrtcDropped() ?? {})) this.inc({ reason }, n);
     },
   });
 

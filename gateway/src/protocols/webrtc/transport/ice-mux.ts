@@ -178,9 +178,10 @@ export class IceMux {
 
   /**
    * Asks a STUN server, from the shared UDP socket, which address it sees us at (the NAT's mapping of
-   * this very socket). Retransmits as RFC 8489 §6.2.1 says, at most `attempts` times.
+   * this very socket). Retransmits with doubling waits (RFC 8489 §6.2.1), capped so that a silent
+   * server delays the start by about 3 s at most.
    */
-  async probe(server: { address: string; port: number }, attempts = 5): Promise<MappedAddress> {
+  async probe(server: { address: string; port: number }, attempts = 4): Promise<MappedAddress> {
     const request = bindingRequest();
     const id = stunTransactionId(request).toString('hex');
     const from = `${server.address}:${server.port}`;
@@ -202,7 +203,7 @@ export class IceMux {
             return reject(new Error(`no answer from STUN server ${from}`));
           }
           this.sendUdp(request, server);
-          setTimeout(send, 250 * 2 ** sent).unref();
+          setTimeout(send, Math.min(250 * 2 ** (sent - 1), 1000)).unref();
         };
         send();
       });
