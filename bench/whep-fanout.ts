@@ -6,6 +6,8 @@
  * (AAC → Opus transcode included), p50/p99; the transcoder's CPU share of one core.
  * WebRTC peers gather candidates on every interface, so this re-runs itself inside a network
  * namespace with only loopback (`unshare -n`, root). BENCH_CPU_PROF=1 writes a CPU profile.
+ * BENCH_WHEP_TCP=1: UDP to the media port is dropped (nftables) and the viewers use ICE-TCP.
+ * BENCH_WHEP_WERIFT=1: werift's send path instead of livegate's (for comparison).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -42,7 +44,13 @@ function clip(): string {
 
 const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', join(root, 'bench/out')] : [];
 const server = spawn(process.execPath, [...prof, '--import', 'tsx', join(root, 'bench/whep-server.ts')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-const ports = await new Promise<{ rtmp: number; http: number }>((r) => server.once('message', (m) => r(m as { rtmp: number; http: number })));
+const ports = await new Promise<{ rtmp: number; http: number; webrtcUdp: number }>((r) => server.once('message', (m) => r(m as { rtmp: number; http: number; webrtcUdp: number })));
+const overTcp = process.env.BENCH_WHEP_TCP === '1';
+if (overTcp) {
+  for (const args of [['add', 'table', 'inet', 'bench'], ['add chain inet bench input { type filter hook input priority 0; policy accept; }'], ['add', 'rule', 'inet', 'bench', 'input', 'udp', 'dport', String(ports.webrtcUdp), 'drop']]) {
+    if (spawnSync('nft', args, { stdio: 'inherit' }).status !== 0) throw new Error('nft failed: ICE-TCP bench needs nftables');
+  }
+}
 const ask = <T>(msg: string): Promise<T> =>
   new Promise((resolve) => {
     if (msg === 'reset') {
@@ -55,10 +63,10 @@ const ask = <T>(msg: string): Promise<T> =>
 const publisher = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', clip(), '-c', 'copy', '-f', 'flv', `rtmp://127.0.0.1:${ports.rtmp}/live/bench`], { stdio: 'ignore' });
 await sleep(3000);
 
-type Report = { viewers: number; packets: number; seconds: number; transcoderCorePercent: number; latency: { [k: string]: { p50: number; p99: number; n: number } } };
+type Report = { viewers: number; overTcp: number; packets: number; seconds: number; transcoderCorePercent: number; latency: { [k: string]: { p50: number; p99: number; n: number } } };
 const rows = [];
 for (const n of COUNTS) {
-  const viewers: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/whep-viewers.ts'), `http://127.0.0.1:${ports.http}/live/bench/whep`, String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const viewers: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/whep-viewers.ts'), `http://127.0.0.1:${ports.http}/live/bench/whep`, String(n), overTcp ? 'tcp' : 'udp'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let last = { connected: 0, packets: 0 };
   createInterface({ input: viewers.stdout! }).on('line', (l) => (last = JSON.parse(l) as typeof last));
   const deadline = performance.now() + 60_000;
@@ -75,6 +83,7 @@ for (const n of COUNTS) {
   const row = {
     viewers: n,
     connected: last.connected,
+    overTcp: r.overTcp,
     serverCpuPercent: +((cpuSeconds / elapsed) * 100).toFixed(1),
     packetsPerSecond: Math.round(r.packets / r.seconds),
     receivedPerSecond: Math.round((last.packets - p0) / elapsed),

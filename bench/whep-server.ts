@@ -22,10 +22,10 @@ const config = parseConfig({
   logLevel: 'warn',
   rtmp: { port: 0 },
   http: { port: 0 },
-  webrtc: { additionalHosts: ['127.0.0.1'], udpPort: 0, tcpPort: 0 },
+  webrtc: { additionalHosts: ['127.0.0.1'], udpPort: 0, tcpPort: 0, fastRtp: process.env.BENCH_WHEP_WERIFT !== '1' },
 });
 const gw = await Gateway.start(config, { log: createLogger('warn') });
-process.send!({ rtmp: gw.ports.rtmp, http: gw.ports.http });
+process.send!({ rtmp: gw.ports.rtmp, http: gw.ports.http, webrtcUdp: gw.ports.webrtcUdp });
 
 let base = { packets: 0, transcodeMs: 0, at: performance.now() };
 // Packets sent per session, kept after the session ends: a sum over the live sessions alone falls
@@ -55,6 +55,7 @@ process.on('message', (msg: string) => {
     for (const [name, list] of samples) latency[name] = { p50: pct(list, 0.5), p99: pct(list, 0.99), n: list.length };
     process.send!({
       viewers: gw.whep!.sessions.size,
+      overTcp: [...gw.whep!.sessions.values()].filter((v) => v.iceTransport === 'tcp').length,
       packets: now.packets - base.packets,
       seconds: (now.at - base.at) / 1000,
       transcoderCorePercent: ((now.transcodeMs - base.transcodeMs) / (now.at - base.at)) * 100,

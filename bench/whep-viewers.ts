@@ -1,10 +1,10 @@
 /**
  * N werift WHEP viewers in their own process (for bench/whep-fanout.ts). Every second prints
- * { connected, packets } as JSON. Usage: tsx bench/whep-viewers.ts ENDPOINT N
+ * { connected, packets } as JSON. Usage: tsx bench/whep-viewers.ts ENDPOINT N [udp|tcp]
  */
 import { RTCPeerConnection, useH264, useOPUS } from 'werift';
 
-const [endpoint, nArg] = process.argv.slice(2);
+const [endpoint, nArg, transport] = process.argv.slice(2);
 const n = Number(nArg);
 let packets = 0;
 let connected = 0;
@@ -17,6 +17,8 @@ async function view(): Promise<void> {
     iceServers: [],
     iceUseIpv6: false,
     iceAdditionalHostAddresses: ['127.0.0.1'],
+    // ICE-TCP (active) when the bench drops UDP to the gateway's media port.
+    ...(transport === 'tcp' ? { iceUseTcp: true } : {}),
     bundlePolicy: 'max-bundle',
     codecs: { video: [useH264()], audio: [useOPUS()] },
   });

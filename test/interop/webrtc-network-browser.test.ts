@@ -117,7 +117,7 @@ async function expectPlaying(page: Page, size: { width: number; height: number }
 }
 
 interface SessionsBody {
-  sessions: { path: string; ice: { transport: string; address: string; port: number } | null; tracks?: { kind: string; packets: number }[] }[];
+  sessions: { path: string; ice: { transport: string; address: string; port: number } | null; sendPath?: string; tracks?: { kind: string; packets: number }[] }[];
 }
 async function sessions(gw: TestGateway, which: 'webrtc' | 'whip'): Promise<SessionsBody['sessions']> {
   return ((await (await fetch(gw.httpUrl(`api/v1/${which}/sessions`))).json()) as SessionsBody).sessions;
@@ -170,6 +170,7 @@ if (!IN_LOOPBACK_NETNS) {
       }, 10000, 'the 1 kHz tone');
       const [viewer] = await sessions(gw, 'webrtc');
       assert.equal(viewer?.ice?.transport, 'tcp', 'the gateway sees the viewer on ICE-TCP');
+      assert.equal(viewer?.sendPath, 'livegate', "Chromium decodes livegate's SRTP (AES_CM_128_HMAC_SHA1_80)");
       const dropped = /counter packets (\d+)/.exec(sh('nft', 'list', 'table', 'inet', 'lgtest'));
       assert.ok(Number(dropped?.[1]) > 0, 'Chromium did try UDP first (the rule dropped its packets)');
     });

@@ -106,7 +106,15 @@ export class PublicAddresses {
       out.push({ address, udpPort: publicUdp, ...(publicTcp !== null ? { tcpPort: publicTcp } : {}), source });
     };
     const bound = this.options.bindHost;
-    const locals = this.options.interface ? [this.options.interface] : bound !== '0.0.0.0' ? [bound] : interfaceAddresses();
+    // webrtc.interface is announced as given; a specific bind address unless it is loopback (never
+    // reachable from elsewhere: announce it with additionalHosts for a same-machine setup).
+    const locals = this.options.interface
+      ? [this.options.interface]
+      : bound === '0.0.0.0'
+        ? interfaceAddresses()
+        : bound.startsWith('127.')
+          ? []
+          : [bound];
     for (const a of locals) add(a, 'interface');
     for (const a of this.options.additionalHosts) add(a, 'public');
     for (const e of this.options.publicAddresses) {

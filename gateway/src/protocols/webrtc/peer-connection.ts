@@ -29,12 +29,14 @@ export interface WebrtcOptions {
   publisherMediaTimeoutMs: number;
   /** After a gap in a WHIP publisher's packets, later packets wait this long for the missing one (ms). */
   jitterBufferMs: number;
+  /** WHEP packets by livegate's SRTP send path on the shared ports (false: werift's, for comparison). */
+  fastRtp?: boolean;
 }
 
 export function createPeerConnection(
   webrtc: WebrtcOptions,
   codecs: { video: RTCRtpCodecParameters[]; audio: RTCRtpCodecParameters[] },
-  options: { transportCc?: boolean } = {},
+  options: { transportCc?: boolean; dtlsServer?: boolean } = {},
   network: WebrtcNetwork | null = null,
 ): RTCPeerConnection {
   const pc = new RTCPeerConnection({
@@ -54,6 +56,6 @@ export function createPeerConnection(
       ? { video: [useSdesMid(), useTransportWideCC()], audio: [useSdesMid(), useTransportWideCC()] }
       : { video: [useSdesMid()], audio: [useSdesMid()] },
   });
-  if (network) useIceMux(pc, network.mux, () => network.announce());
+  if (network) useIceMux(pc, network.mux, () => network.announce(), { dtlsServer: options.dtlsServer ?? false });
   return pc;
 }

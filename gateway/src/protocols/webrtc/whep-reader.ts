@@ -130,7 +130,7 @@ export class WhepReader implements ReaderSink {
     this.lastSent = Math.max(this.lastSent ?? t, t);
     const ts = t >>> 0; // 90 kHz, the RTP clock of H264 and VP8 (RFC 6184 §5.1, RFC 7741 §4.1)
     for (const p of videoPayloadsOf(unit)) {
-      this.send(this.video, new RtpHeader({ payloadType: 96, sequenceNumber: this.videoSeq, timestamp: ts, marker: p.marker }), p.payload);
+      this.send(this.video, 'video', this.videoSeq, ts, p.marker, p.payload);
       this.videoSeq = (this.videoSeq + 1) & 0xffff;
     }
     this.events.sent?.('video', t, unit.receivedAt);
@@ -169,13 +169,22 @@ export class WhepReader implements ReaderSink {
     const t = pts90k + this.offset;
     this.lastSent = Math.max(this.lastSent ?? t, t);
     const ts = Math.round((t * 48_000) / TIMESCALE) >>> 0;
-    this.send(this.audio, new RtpHeader({ payloadType: 111, sequenceNumber: this.audioSeq, timestamp: ts, marker: false }), data);
+    this.send(this.audio, 'audio', this.audioSeq, ts, false, data);
     this.audioSeq = (this.audioSeq + 1) & 0xffff;
     this.events.sent?.('audio', t, receivedAt);
   }
 
-  private send(track: MediaStreamTrack, header: RtpHeader, payload: Buffer): void {
-    track.writeRtp(new RtpPacket(header, payload));
+  /**
+   * Where packets go once the viewer's transport allows (fast-rtp.ts): header, SRTP and send done by
+   * livegate. Until then, and when it declines a packet, werift's own path (the payload type there is
+   * a placeholder werift replaces with the negotiated one).
+   */
+  fastSend: ((kind: 'video' | 'audio', seq: number, ts: number, marker: boolean, payload: Buffer) => boolean) | null = null;
+
+  private send(track: MediaStreamTrack, kind: 'video' | 'audio', seq: number, ts: number, marker: boolean, payload: Buffer): void {
+    if (!this.fastSend?.(kind, seq, ts, marker, payload)) {
+      track.writeRtp(new RtpPacket(new RtpHeader({ payloadType: kind === 'video' ? 96 : 111, sequenceNumber: seq, timestamp: ts, marker }), payload));
+    }
     this.packetsSent++;
     this.bytesSent += payload.length + 12;
   }

@@ -17,6 +17,7 @@ import {
 import { MediaClockReports } from './media-clock-reports.js';
 import type { WebrtcVideoCodec } from './rtp-units.js';
 import { selectedPath } from './transport/werift-ice.js';
+import { FastRtpSender } from './transport/fast-rtp.js';
 import { createPeerConnection, type WebrtcNetwork, type WebrtcOptions } from './peer-connection.js';
 import type { Logger } from '../../core/log.js';
 import type { ReaderHandle, Stream } from '../../core/stream.js';
@@ -31,6 +32,8 @@ export interface WhepSessionStats {
   state: string;
   /** The selected ICE path: UDP or ICE-TCP, and the media address of the peer (null before ICE completes). */
   ice: { transport: 'udp' | 'tcp'; address: string; port: number } | null;
+  /** Who makes the packets: livegate's SRTP send path, or werift's (GCM profile, per-session sockets). */
+  sendPath: 'livegate' | 'werift';
   createdAt: string;
   packetsSent: number;
   bytesSent: number;
@@ -81,6 +84,8 @@ export class WhepSession {
   /** The two senders, once negotiated; their reports follow the media clock (MediaClockReports). */
   private senders: { video: RTCRtpSender; audio: RTCRtpSender } | null = null;
   private readonly reports = new MediaClockReports();
+  /** livegate's SRTP send path (null until DTLS is up, or when werift's must be used). */
+  private fast: FastRtpSender | null = null;
   private handle: ReaderHandle | null = null;
   private republishTimer: NodeJS.Timeout | null = null;
   private iceTimer: NodeJS.Timeout | null;
@@ -104,7 +109,7 @@ export class WhepSession {
     this.pc = createPeerConnection(ctx.webrtc, {
       video: [video, new RTCRtpCodecParameters({ mimeType: 'video/rtx', clockRate: 90000 })],
       audio: [useOPUS({ parameters: 'minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1' })],
-    }, {}, ctx.network);
+    }, { dtlsServer: ctx.webrtc.fastRtp !== false }, ctx.network);
     this.pc.iceConnectionStateChange.subscribe((state) => {
       this.state = state;
       this.touch();
@@ -124,6 +129,19 @@ export class WhepSession {
     if (this.iceTimer) clearTimeout(this.iceTimer);
     this.iceTimer = null;
     this.ctx.slot.connected();
+    if (this.ctx.network && this.ctx.webrtc.fastRtp !== false && this.senders && !this.fast) {
+      this.fast = FastRtpSender.attach(this.pc, [this.senders.video, this.senders.audio]);
+      this.ctx.log.debug('WebRTC send path', { session: this.uuid, path: this.fast ? 'livegate' : 'werift' });
+      this.useFastPath();
+    }
+  }
+
+  /** Hands the reader livegate's send path, once both exist. */
+  private useFastPath(): void {
+    const fast = this.fast;
+    const senders = this.senders;
+    if (!fast || !senders || !this.reader) return;
+    this.reader.fastSend = (kind, seq, ts, marker, payload) => fast.send(senders[kind], seq, ts, marker, payload);
   }
 
   /** Negotiates: the answer holds every candidate (werift gathers before it resolves). */
@@ -196,6 +214,7 @@ export class WhepSession {
       },
     });
     this.handle = this.addReader(stream, this.reader);
+    this.useFastPath();
   }
 
   /**
@@ -247,6 +266,11 @@ export class WhepSession {
     this.lastActivity = performance.now();
   }
 
+  /** The selected ICE path's transport, once there is one. */
+  get iceTransport(): 'udp' | 'tcp' | null {
+    return selectedPath(this.pc)?.transport ?? null;
+  }
+
   get packetsSent(): number {
     return this.reader?.packetsSent ?? 0;
   }
@@ -274,6 +298,7 @@ export class WhepSession {
       remoteAddress: this.ctx.remote,
       state: this.closed ? 'closed' : this.pc.connectionState,
       ice: this.closed ? null : selectedPath(this.pc),
+      sendPath: this.fast ? 'livegate' : 'werift',
       createdAt: new Date(this.createdAt).toISOString(),
       packetsSent: this.packetsSent,
       bytesSent: this.bytesSent,

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import type { Candidate as WeriftCandidate } from 'werift';
 import type { RTCPeerConnection } from '../werift.js';
 import type { IceMux, IceMuxSession, IceRemote, TcpRemote } from './ice-mux.js';
+import { SRTP_AES128_CM_HMAC_SHA1_80 } from '../../../format/srtp.js';
 
 const require = createRequire(import.meta.url);
 const ice = require('werift') as {
@@ -42,6 +43,8 @@ interface WeriftTransport {
   readonly addressFamily: number;
   onData: (data: Buffer, addr: Address) => void;
   send(data: Buffer, addr: Address): Promise<void>;
+  /** livegate's: the same send without a promise (the fast RTP path). */
+  sendNow?(data: Buffer, addr: Address): void;
   close(): Promise<void>;
 }
 
@@ -86,11 +89,15 @@ export interface IcePath {
  * Makes every ICE transport `pc` creates gather on `mux` instead of opening sockets: candidates are
  * `announce()` at gathering time, checks arrive through the mux.
  */
-export function useIceMux(pc: RTCPeerConnection, mux: IceMux, announce: () => AnnouncedAddress[]): void {
+export function useIceMux(pc: RTCPeerConnection, mux: IceMux, announce: () => AnnouncedAddress[], options: { dtlsServer?: boolean } = {}): void {
   const manager = (pc as unknown as { secureManager: { createTransport(options?: object): WeriftDtlsTransport } }).secureManager;
   const create = manager.createTransport.bind(manager);
-  manager.createTransport = (options?: object) => {
-    const dtls = create(options);
+  manager.createTransport = (createOptions?: object) => {
+    const dtls = create(createOptions);
+    preferCmProfile(dtls);
+    // As the DTLS server (a=setup:passive, RFC 5763 §5) livegate picks the SRTP profile; as the
+    // client the browser does, and Chromium picks AEAD_AES_128_GCM.
+    if (options.dtlsServer) (dtls as unknown as { role: string }).role = 'server';
     const connection = dtls.iceTransport.iceGather.connection;
     connection.getCandidatePromises = () => gatherOnMux(connection, mux, announce());
     return dtls;
@@ -174,6 +181,9 @@ class MuxedIceSession implements IceMuxSession {
       send: async (data, addr) => {
         if (!closed) io.send(data, addr);
       },
+      sendNow: (data, addr) => {
+        if (!closed) io.send(data, addr);
+      },
       close: async () => {
         closed = true;
         this.close();
@@ -214,4 +224,24 @@ export function selectedPath(pc: RTCPeerConnection): { transport: 'udp' | 'tcp';
   if (!nominated) return null;
   const transport = nominated.protocol.localCandidate?.transport === 'tcp' ? 'tcp' : 'udp';
   return { transport, address: nominated.remoteAddr[0], port: nominated.remoteAddr[1] };
+}
+
+/** Sends `data` on `pc`'s selected ICE path through the shared ports; false when there is none (yet). */
+export function sendOnSelectedPath(pc: RTCPeerConnection, data: Buffer): boolean {
+  const transports = (pc as unknown as { iceTransports: { connection?: WeriftConnection }[] }).iceTransports;
+  const nominated = transports[0]?.connection?.nominated;
+  const transport = nominated?.protocol.transport;
+  if (!nominated || !transport?.sendNow || transport.closed) return false;
+  transport.sendNow(data, nominated.remoteAddr);
+  return true;
+}
+
+/**
+ * Asks werift to prefer AES_CM_128_HMAC_SHA1_80 in the DTLS handshake of `dtls` (a transport it just
+ * made): its default prefers AEAD_AES_128_GCM, which costs a cipher object per packet, and only the
+ * CM profile has livegate's fast send path (fast-rtp.ts). A copy: werift shares the default list.
+ */
+function preferCmProfile(dtls: object): void {
+  const d = dtls as { srtpProfiles: number[] };
+  d.srtpProfiles = [SRTP_AES128_CM_HMAC_SHA1_80, ...d.srtpProfiles.filter((p) => p !== SRTP_AES128_CM_HMAC_SHA1_80)];
 }

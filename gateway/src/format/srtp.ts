@@ -1,0 +1,138 @@
+/**
+ * SRTP protection of outgoing RTP with the AES_CM_128_HMAC_SHA1_80 profile (RFC 3711 §4.1.1, §4.2,
+ * §4.3; RFC 5764 §4.1.2), made for fan-out: one AES-ECB cipher per context makes the counter-mode
+ * keystream (one `update()` per packet, no cipher object per packet), the HMAC key is fixed, and the
+ * only per-packet allocation is the protected packet itself. Pure: no sockets.
+ */
+import { createCipheriv, createHmac, type Cipher } from 'node:crypto';
+
+export const SRTP_AES128_CM_HMAC_SHA1_80 = 0x0001;
+const KEY_LENGTH = 16;
+const SALT_LENGTH = 14;
+const AUTH_KEY_LENGTH = 20;
+const AUTH_TAG_LENGTH = 10;
+/** Largest RTP packet protected (bytes before the tag); larger ones are refused. */
+export const SRTP_MAX_PACKET = 1500;
+
+function ecb(key: Buffer): Cipher {
+  const cipher = createCipheriv('aes-128-ecb', key, null);
+  cipher.setAutoPadding(false);
+  return cipher;
+}
+
+/** AES-CM keystream of `length` bytes for the 16-byte IV `iv` (RFC 3711 §4.1.1: the block counter is the low 16 bits). */
+function keystream(cipher: Cipher, iv: Buffer, length: number, blocks: Buffer): Buffer {
+  const n = Math.ceil(length / 16);
+  const bytes = n * 16;
+  // The IV in every block (copies doubling in size), then each block's counter.
+  iv.copy(blocks, 0, 0, 16);
+  for (let filled = 16; filled < bytes; filled *= 2) blocks.copyWithin(filled, 0, Math.min(filled, bytes - filled));
+  const base = (iv[14]! << 8) | iv[15]!;
+  for (let j = 1; j < n; j++) {
+    const counter = (base + j) & 0xffff;
+    blocks[j * 16 + 14] = counter >>> 8;
+    blocks[j * 16 + 15] = counter & 0xff;
+  }
+  return cipher.update(blocks.subarray(0, bytes));
+}
+
+/** The AES-CM keystream for `key` and a 16-byte IV (exposed for the RFC 3711 B.2 vector). */
+export function aesCmKeystream(key: Buffer, iv: Buffer, length: number): Buffer {
+  const blocks = Buffer.alloc(Math.ceil(length / 16) * 16);
+  return Buffer.from(keystream(ecb(key), Buffer.from(iv), length, blocks).subarray(0, length));
+}
+
+/** RFC 3711 §4.3.1: the session key, salt or auth key with `label`, from the master key and salt (kdr 0). */
+export function deriveSessionKey(masterKey: Buffer, masterSalt: Buffer, label: number, length: number): Buffer {
+  const iv = Buffer.alloc(16);
+  masterSalt.copy(iv, 0);
+  iv[7] = iv[7]! ^ label;
+  const blocks = Buffer.alloc(Math.ceil(length / 16) * 16);
+  return Buffer.from(keystream(ecb(masterKey), iv, length, blocks).subarray(0, length));
+}
+
+/** out[at..at+n) ^= ks[0..n), four bytes at a time where both are aligned (they normally are). */
+function xorInto(out: Buffer, at: number, ks: Buffer, n: number): void {
+  const start = out.byteOffset + at;
+  let k = 0;
+  if ((start & 3) === 0 && (ks.byteOffset & 3) === 0) {
+    const words = n >>> 2;
+    const a = new Uint32Array(out.buffer, start, words);
+    const b = new Uint32Array(ks.buffer, ks.byteOffset, words);
+    for (let w = 0; w < words; w++) a[w] = a[w]! ^ b[w]!;
+    k = words << 2;
+  }
+  for (; k < n; k++) out[at + k] = out[at + k]! ^ ks[k]!;
+}
+
+interface SsrcState {
+  /** Rollover counter (RFC 3711 §3.3.1). */
+  roc: number;
+  /** Highest sequence number sent, or -1 before the first. */
+  lastSeq: number;
+}
+
+/** Protects the RTP packets one sender sends (any number of SSRCs) with one master key and salt. */
+export class SrtpSender {
+  private readonly cipher: Cipher;
+  private readonly authKey: Buffer;
+  private readonly salt: Buffer;
+  private readonly iv = Buffer.alloc(16);
+  private readonly blocks = Buffer.alloc(Math.ceil(SRTP_MAX_PACKET / 16) * 16);
+  private readonly rocBytes = Buffer.alloc(4);
+  private readonly ssrcs = new Map<number, SsrcState>();
+
+  constructor(masterKey: Buffer, masterSalt: Buffer) {
+    if (masterKey.length !== KEY_LENGTH || masterSalt.length !== SALT_LENGTH) throw new RangeError('AES_CM_128_HMAC_SHA1_80 takes a 16-byte key and a 14-byte salt');
+    this.cipher = ecb(deriveSessionKey(masterKey, masterSalt, 0, KEY_LENGTH));
+    this.authKey = deriveSessionKey(masterKey, masterSalt, 1, AUTH_KEY_LENGTH);
+    this.salt = deriveSessionKey(masterKey, masterSalt, 2, SALT_LENGTH);
+  }
+
+  /** The rollover counter for `seq` of `ssrc` (RFC 3711 §3.3.1; a sender's sequence numbers only move forward, or a little back for a retransmission). */
+  private rocFor(ssrc: number, seq: number): number {
+    let s = this.ssrcs.get(ssrc);
+    if (!s) this.ssrcs.set(ssrc, (s = { roc: 0, lastSeq: -1 }));
+    if (s.lastSeq < 0) {
+      s.lastSeq = seq;
+      return s.roc;
+    }
+    const delta = (seq - s.lastSeq) & 0xffff;
+    if (delta === 0) return s.roc;
+    if (delta < 0x8000) {
+      if (seq < s.lastSeq) s.roc = (s.roc + 1) >>> 0;
+      s.lastSeq = seq;
+      return s.roc;
+    }
+    // An older packet (a retransmission): from before the wrap when it is numbered above the last.
+    return seq > s.lastSeq ? (s.roc - 1) >>> 0 : s.roc;
+  }
+
+  /**
+   * `header` (12 bytes and any CSRCs/extension, as it will be sent) then `payload`, encrypted and
+   * authenticated into one new Buffer.
+   */
+  protect(header: Buffer, payload: Buffer): Buffer {
+    const length = header.length + payload.length;
+    if (length > SRTP_MAX_PACKET) throw new RangeError(`an RTP packet of ${length} bytes is over ${SRTP_MAX_PACKET}`);
+    const seq = header.readUInt16BE(2);
+    const ssrc = header.readUInt32BE(8);
+    const roc = this.rocFor(ssrc, seq);
+    // IV = (k_s · 2^16) XOR (SSRC · 2^64) XOR (i · 2^16), i = ROC · 2^16 + SEQ.
+    const iv = this.iv;
+    this.salt.copy(iv, 0);
+    iv[14] = 0;
+    iv[15] = 0;
+    iv.writeUInt32BE((iv.readUInt32BE(4) ^ ssrc) >>> 0, 4);
+    iv.writeUInt32BE((iv.readUInt32BE(8) ^ roc) >>> 0, 8);
+    iv.writeUInt16BE(iv.readUInt16BE(12) ^ seq, 12);
+    const out = Buffer.allocUnsafe(length + AUTH_TAG_LENGTH);
+    header.copy(out, 0);
+    payload.copy(out, header.length);
+    xorInto(out, header.length, keystream(this.cipher, iv, payload.length, this.blocks), payload.length);
+    this.rocBytes.writeUInt32BE(roc, 0);
+    const tag = createHmac('sha1', this.authKey).update(out.subarray(0, length)).update(this.rocBytes).digest();
+    tag.copy(out, length, 0, AUTH_TAG_LENGTH);
+    return out;
+  }
+}

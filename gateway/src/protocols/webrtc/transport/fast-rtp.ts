@@ -1,0 +1,119 @@
+/**
+ * The WHEP send path without werift's per-packet objects: once a viewer's DTLS is up with the
+ * AES_CM_128_HMAC_SHA1_80 profile, each RTP packet is a header written into a small Buffer, the
+ * stream's shared payload, SRTP by livegate's SrtpSender and one send on the shared media port.
+ * werift keeps the rest: its sender reports (fed the counters it would have kept), NACK answers
+ * (fed a light history entry, retransmitted as RTX by werift), RTCP in. Knows werift 0.25.2's
+ * sender and DTLS transport fields; like werift-ice.ts, the only place that does.
+ */
+import { SrtpSender, SRTP_AES128_CM_HMAC_SHA1_80 } from '../../../format/srtp.js';
+import type { RTCPeerConnection, RTCRtpSender } from '../werift.js';
+import { sendOnSelectedPath } from './werift-ice.js';
+
+const MID_URI = 'urn:ietf:params:rtp-hdrext:sdes:mid';
+/** werift's NACK history (RTP_HISTORY_SIZE in its rtpSender). */
+const HISTORY = 128;
+
+interface WeriftSender {
+  ssrc: number;
+  mid?: string;
+  codec?: { payloadType: number };
+  headerExtensions: { id: number; uri: string }[];
+  rtpCache: unknown[];
+  rtpTimestamp: number;
+  octetCount: number;
+  packetCount: number;
+  runRtcp(): Promise<void>;
+}
+
+interface WeriftDtls {
+  dtls?: { srtp: { srtpProfile?: number }; extractSessionKeys(keyLength: number, saltLength: number): { localKey: Buffer; localSalt: Buffer } };
+}
+
+/** One sendonly track's RTP header, written in place for each packet. */
+class TrackHeader {
+  readonly buffer: Buffer;
+  private readonly extensions: { id: number; payload: Buffer }[];
+
+  constructor(readonly ssrc: number, readonly payloadType: number, mid: { id: number; value: string } | null) {
+    if (mid) {
+      const value = Buffer.from(mid.value);
+      const words = Math.ceil((1 + value.length) / 4);
+      this.buffer = Buffer.alloc(12 + 4 + words * 4);
+      this.buffer[0] = 0x90;
+      this.buffer.writeUInt16BE(0xbede, 12);
+      this.buffer.writeUInt16BE(words, 14);
+      this.buffer[16] = (mid.id << 4) | (value.length - 1);
+      value.copy(this.buffer, 17);
+      this.extensions = [{ id: mid.id, payload: value }];
+    } else {
+      this.buffer = Buffer.alloc(12);
+      this.buffer[0] = 0x80;
+      this.extensions = [];
+    }
+    this.buffer.writeUInt32BE(ssrc >>> 0, 8);
+  }
+
+  write(seq: number, ts: number, marker: boolean): Buffer {
+    const b = this.buffer;
+    b[1] = (marker ? 0x80 : 0) | this.payloadType;
+    b.writeUInt16BE(seq, 2);
+    b.writeUInt32BE(ts >>> 0, 4);
+    return b;
+  }
+
+  /** What werift's NACK answer reads from a history entry (see its rtpSender handleRtcpPacket and wrapRtx). */
+  historyEntry(seq: number, ts: number, marker: boolean, payload: Buffer): object {
+    return {
+      header: { sequenceNumber: seq, timestamp: ts >>> 0, marker, payloadType: this.payloadType, ssrc: this.ssrc, csrc: [], extensions: this.extensions, serializeSize: this.buffer.length },
+      payload,
+    };
+  }
+}
+
+export class FastRtpSender {
+  private readonly srtp: SrtpSender;
+  private readonly tracks = new Map<RTCRtpSender, { header: TrackHeader; werift: WeriftSender }>();
+  packetsSent = 0;
+
+  private constructor(
+    private readonly pc: RTCPeerConnection,
+    keys: { localKey: Buffer; localSalt: Buffer },
+  ) {
+    this.srtp = new SrtpSender(keys.localKey, keys.localSalt);
+  }
+
+  /**
+   * A fast sender for `pc`'s senders, or null when it cannot be one (DTLS not up, another SRTP profile,
+   * no ICE path on the shared ports): werift's own path is used then.
+   */
+  static attach(pc: RTCPeerConnection, senders: RTCRtpSender[]): FastRtpSender | null {
+    const dtls = (pc as unknown as { dtlsTransports: WeriftDtls[] }).dtlsTransports[0]?.dtls;
+    if (!dtls || dtls.srtp.srtpProfile !== SRTP_AES128_CM_HMAC_SHA1_80) return null;
+    const fast = new FastRtpSender(pc, dtls.extractSessionKeys(16, 14));
+    for (const sender of senders) {
+      const w = sender as unknown as WeriftSender;
+      if (w.codec === undefined) continue;
+      const midId = w.headerExtensions.find((e) => e.uri === MID_URI)?.id;
+      fast.tracks.set(sender, { header: new TrackHeader(w.ssrc, w.codec.payloadType, midId !== undefined && w.mid ? { id: midId, value: w.mid } : null), werift: w });
+    }
+    return fast;
+  }
+
+  /** Sends one packet of `sender`'s track; false when this sender is not handled here (use werift's path). */
+  send(sender: RTCRtpSender, seq: number, ts: number, marker: boolean, payload: Buffer): boolean {
+    const t = this.tracks.get(sender);
+    if (!t) return false;
+    const packet = this.srtp.protect(t.header.write(seq, ts, marker), payload);
+    if (!sendOnSelectedPath(this.pc, packet)) return false;
+    this.packetsSent++;
+    // What werift's sender would have recorded: its sender reports and NACK answers read these.
+    const w = t.werift;
+    w.rtpTimestamp = ts >>> 0;
+    w.octetCount += payload.length;
+    w.packetCount = (w.packetCount + 1) >>> 0;
+    w.rtpCache[seq % HISTORY] = t.header.historyEntry(seq, ts, marker, payload);
+    if (w.packetCount === 1) void w.runRtcp();
+    return true;
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * livegate's SRTP sender (AES_CM_128_HMAC_SHA1_80) against RFC 3711's test vectors, and against an
+ * independent implementation: werift's SRTP session decrypts and authenticates every packet,
+ * across a sequence-number wrap.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { SrtpSession } from 'werift';
+import { aesCmKeystream, deriveSessionKey, SrtpSender, SRTP_AES128_CM_HMAC_SHA1_80 } from '../../../gateway/src/format/srtp.js';
+
+const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+
+test('RFC 3711 B.2: the AES-CM keystream', () => {
+  const ks = aesCmKeystream(hex('2B7E151628AED2A6ABF7158809CF4F3C'), hex('F0F1F2F3F4F5F6F7F8F9FAFBFCFD0000'), 48);
+  assert.equal(ks.toString('hex').toUpperCase(), 'E03EAD0935C95E80E166B16DD92B4EB4' + 'D23513162B02D0F72A43A2FE4A5F97AB' + '41E95B3BB0A2E8DD477901E4FCA894C0');
+});
+
+test('RFC 3711 B.3: session keys derived from the master key and salt', () => {
+  const key = hex('E1F97A0D3E018BE0D64FA32C06DE4139');
+  const salt = hex('0EC675AD498AFEEBB6960B3AABE6');
+  assert.equal(deriveSessionKey(key, salt, 0, 16).toString('hex').toUpperCase(), 'C61E7A93744F39EE10734AFE3FF7A087');
+  assert.equal(deriveSessionKey(key, salt, 2, 14).toString('hex').toUpperCase(), '30CBBC08863D8C85D49DB34A9AE1');
+  assert.equal(deriveSessionKey(key, salt, 1, 20).toString('hex').toUpperCase(), 'CEBE321F6FF7716B6FD4AB49AF256A156D38BAA4');
+});
+
+function rtpHeader(seq: number, ts: number, ssrc: number, withMid: boolean): Buffer {
+  const h = Buffer.alloc(withMid ? 20 : 12);
+  h[0] = withMid ? 0x90 : 0x80;
+  h[1] = 0x80 | 96;
+  h.writeUInt16BE(seq, 2);
+  h.writeUInt32BE(ts >>> 0, 4);
+  h.writeUInt32BE(ssrc >>> 0, 8);
+  if (withMid) {
+    h.writeUInt16BE(0xbede, 12);
+    h.writeUInt16BE(1, 14);
+    h[16] = (1 << 4) | 0; // id 1, one byte
+    h[17] = 0x30; // "0"
+  }
+  return h;
+}
+
+test('werift decrypts and authenticates every packet, across a sequence-number wrap, for two SSRCs', () => {
+  const masterKey = randomBytes(16);
+  const masterSalt = randomBytes(14);
+  const sender = new SrtpSender(masterKey, masterSalt);
+  const receiver = new SrtpSession({
+    keys: { localMasterKey: randomBytes(16), localMasterSalt: randomBytes(14), remoteMasterKey: masterKey, remoteMasterSalt: masterSalt },
+    profile: SRTP_AES128_CM_HMAC_SHA1_80,
+  });
+  for (const ssrc of [0x12345678, 0xfedcba98]) {
+    for (let i = 0; i < 600; i++) {
+      const seq = (65_300 + i) & 0xffff;
+      const header = rtpHeader(seq, i * 3000, ssrc, i % 2 === 0);
+      const payload = randomBytes(1 + ((i * 37) % 1200));
+      const packet = sender.protect(header, payload);
+      assert.equal(packet.length, header.length + payload.length + 10);
+      assert.ok(!packet.subarray(header.length, header.length + payload.length).equals(payload), 'the payload is encrypted');
+      const plain = receiver.decrypt(packet);
+      assert.deepEqual(plain, Buffer.concat([header, payload]), `packet ${i} of ${ssrc.toString(16)}`);
+    }
+  }
+});
+
+test('a tampered packet fails authentication at the receiver; oversized packets are refused', () => {
+  const masterKey = randomBytes(16);
+  const masterSalt = randomBytes(14);
+  const sender = new SrtpSender(masterKey, masterSalt);
+  const receiver = new SrtpSession({
+    keys: { localMasterKey: randomBytes(16), localMasterSalt: randomBytes(14), remoteMasterKey: masterKey, remoteMasterSalt: masterSalt },
+    profile: SRTP_AES128_CM_HMAC_SHA1_80,
+  });
+  const packet = sender.protect(rtpHeader(1, 0, 1, false), randomBytes(100));
+  packet[20] = packet[20]! ^ 1;
+  assert.throws(() => receiver.decrypt(packet));
+  assert.throws(() => sender.protect(rtpHeader(2, 0, 1, false), Buffer.alloc(1500)), RangeError);
+  assert.throws(() => new SrtpSender(Buffer.alloc(15), Buffer.alloc(14)), RangeError);
+});
