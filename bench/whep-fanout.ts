@@ -26,9 +26,10 @@ if (process.env.LIVEGATE_NETNS !== '1') {
 const COUNTS = (process.env.BENCH_WHEP_N ?? '10,50,100').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** utime and stime of `pid`, in clock ticks (1/100 s). */
 const cpuTicks = (pid: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]);
+  return { user: Number(f[11]), system: Number(f[12]) };
 };
 
 function clip(): string {
@@ -77,7 +78,10 @@ for (const n of COUNTS) {
   const t0 = performance.now();
   const p0 = last.packets;
   await sleep(SECONDS * 1000);
-  const cpuSeconds = (cpuTicks(server.pid!) - c0) / 100;
+  const c1 = cpuTicks(server.pid!);
+  const userSeconds = (c1.user - c0.user) / 100;
+  const systemSeconds = (c1.system - c0.system) / 100;
+  const cpuSeconds = userSeconds + systemSeconds;
   const elapsed = (performance.now() - t0) / 1000;
   const r = await ask<Report>('report');
   const row = {
@@ -88,6 +92,9 @@ for (const n of COUNTS) {
     packetsPerSecond: Math.round(r.packets / r.seconds),
     receivedPerSecond: Math.round((last.packets - p0) / elapsed),
     usPerPacket: +((cpuSeconds * 1e6) / r.packets).toFixed(1),
+    // The kernel's share: on loopback a send also runs the receiving side's network stack.
+    userUsPerPacket: +((userSeconds * 1e6) / r.packets).toFixed(1),
+    systemUsPerPacket: +((systemSeconds * 1e6) / r.packets).toFixed(1),
     videoLatencyMs: r.latency['webrtc-video'] && { p50: +r.latency['webrtc-video'].p50.toFixed(2), p99: +r.latency['webrtc-video'].p99.toFixed(2) },
     videoProcessingMs: r.latency['webrtc-video-processing'] && {
       p50: +r.latency['webrtc-video-processing'].p50.toFixed(2),
@@ -105,10 +112,10 @@ for (const n of COUNTS) {
 publisher.kill('SIGKILL');
 server.disconnect();
 await sleep(1500);
-console.log('\nviewers  server CPU %  µs/packet  packets/s  video p50/p99 ms (without the lip-sync hold)  audio p50/p99 ms  transcoder % core');
+console.log('\nviewers  server CPU %  µs/packet (user+sys)  packets/s  video p50/p99 ms (without the lip-sync hold)  audio p50/p99 ms  transcoder % core');
 for (const r of rows) {
   console.log(
-    `${String(r.viewers).padStart(7)} ${String(r.serverCpuPercent).padStart(12)} ${String(r.usPerPacket).padStart(10)} ${String(r.packetsPerSecond).padStart(10)}` +
+    `${String(r.viewers).padStart(7)} ${String(r.serverCpuPercent).padStart(12)} ${`${r.usPerPacket} (${r.userUsPerPacket}+${r.systemUsPerPacket})`.padStart(20)} ${String(r.packetsPerSecond).padStart(10)}` +
       `   ${r.videoLatencyMs?.p50}/${r.videoLatencyMs?.p99} (${r.videoProcessingMs?.p50}/${r.videoProcessingMs?.p99})`.padEnd(36) +
       `${r.audioLatencyMs?.p50}/${r.audioLatencyMs?.p99}`.padEnd(18) +
       `${r.transcoderCorePercent}`,

@@ -1,9 +1,11 @@
 /**
  * SRTP protection of outgoing RTP with the AES_CM_128_HMAC_SHA1_80 profile (RFC 3711 §4.1.1, §4.2,
  * §4.3; RFC 5764 §4.1.2), made for fan-out: one AES-ECB cipher per context makes the counter-mode
- * keystream (one `update()` per packet, no cipher object per packet), the HMAC key is fixed, and the
- * only per-packet allocation is the protected packet itself. Pure: no sockets.
+ * keystream (one `update()` per packet, no cipher object per packet), the HMAC is two one-shot SHA-1
+ * hashes over pads kept beside the packet (no HMAC object per packet), and the packet is written once
+ * into one Buffer from the pool. Pure: no sockets.
  */
+import * as crypto from 'node:crypto';
 import { createCipheriv, createHmac, type Cipher } from 'node:crypto';
 
 export const SRTP_AES128_CM_HMAC_SHA1_80 = 0x0001;
@@ -13,6 +15,14 @@ const AUTH_KEY_LENGTH = 20;
 const AUTH_TAG_LENGTH = 10;
 /** Largest RTP packet protected (bytes before the tag); larger ones are refused. */
 export const SRTP_MAX_PACKET = 1500;
+/** SHA-1's block: the HMAC pads sit in front of what they hash. */
+const BLOCK = 64;
+
+/** One-shot SHA-1 into a new Buffer (`crypto.hash`, Node ≥ 20.12), or null where Node lacks it. */
+const sha1: ((data: Buffer) => Buffer) | null =
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (data) => (crypto as unknown as { hash(algorithm: string, data: Buffer, encoding: 'buffer'): Buffer }).hash('sha1', data, 'buffer')
+    : null;
 
 function ecb(key: Buffer): Cipher {
   const cipher = createCipheriv('aes-128-ecb', key, null);
@@ -76,10 +86,13 @@ interface SsrcState {
 export class SrtpSender {
   private readonly cipher: Cipher;
   private readonly authKey: Buffer;
+  /** HMAC (RFC 2104) as two one-shot hashes: the key XOR ipad goes in front of each packet, … */
+  private readonly ipad = Buffer.alloc(BLOCK, 0x36);
+  /** … and the key XOR opad in front of the inner digest. */
+  private readonly outer = Buffer.alloc(BLOCK + 20, 0x5c);
   private readonly salt: Buffer;
   private readonly iv = Buffer.alloc(16);
   private readonly blocks = Buffer.alloc(Math.ceil(SRTP_MAX_PACKET / 16) * 16);
-  private readonly rocBytes = Buffer.alloc(4);
   private readonly ssrcs = new Map<number, SsrcState>();
 
   constructor(masterKey: Buffer, masterSalt: Buffer) {
@@ -87,6 +100,10 @@ export class SrtpSender {
     this.cipher = ecb(deriveSessionKey(masterKey, masterSalt, 0, KEY_LENGTH));
     this.authKey = deriveSessionKey(masterKey, masterSalt, 1, AUTH_KEY_LENGTH);
     this.salt = deriveSessionKey(masterKey, masterSalt, 2, SALT_LENGTH);
+    for (let i = 0; i < AUTH_KEY_LENGTH; i++) {
+      this.ipad[i] = this.ipad[i]! ^ this.authKey[i]!;
+      this.outer[i] = this.outer[i]! ^ this.authKey[i]!;
+    }
   }
 
   /** The rollover counter for `seq` of `ssrc` (RFC 3711 §3.3.1; a sender's sequence numbers only move forward, or a little back for a retransmission). */
@@ -126,12 +143,21 @@ export class SrtpSender {
     iv.writeUInt32BE((iv.readUInt32BE(4) ^ ssrc) >>> 0, 4);
     iv.writeUInt32BE((iv.readUInt32BE(8) ^ roc) >>> 0, 8);
     iv.writeUInt16BE(iv.readUInt16BE(12) ^ seq, 12);
-    const out = Buffer.allocUnsafe(length + AUTH_TAG_LENGTH);
+    // [key ^ ipad][header][payload][ROC, then the tag over it]: the inner hash reads the packet in place.
+    const room = Buffer.allocUnsafe(BLOCK + length + AUTH_TAG_LENGTH);
+    const out = room.subarray(BLOCK);
     header.copy(out, 0);
     payload.copy(out, header.length);
     xorInto(out, header.length, keystream(this.cipher, iv, payload.length, this.blocks), payload.length);
-    this.rocBytes.writeUInt32BE(roc, 0);
-    const tag = createHmac('sha1', this.authKey).update(out.subarray(0, length)).update(this.rocBytes).digest();
+    out.writeUInt32BE(roc, length);
+    let tag: Buffer;
+    if (sha1) {
+      this.ipad.copy(room, 0);
+      sha1(room.subarray(0, BLOCK + length + 4)).copy(this.outer, BLOCK);
+      tag = sha1(this.outer);
+    } else {
+      tag = createHmac('sha1', this.authKey).update(out.subarray(0, length + 4)).digest();
+    }
     tag.copy(out, length, 0, AUTH_TAG_LENGTH);
     return out;
   }

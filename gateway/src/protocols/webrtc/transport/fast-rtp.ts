@@ -33,7 +33,7 @@ interface WeriftDtls {
 /** One sendonly track's RTP header, written in place for each packet. */
 class TrackHeader {
   readonly buffer: Buffer;
-  private readonly extensions: { id: number; payload: Buffer }[];
+  readonly extensions: { id: number; payload: Buffer }[];
 
   constructor(readonly ssrc: number, readonly payloadType: number, mid: { id: number; value: string } | null) {
     if (mid) {
@@ -61,13 +61,24 @@ class TrackHeader {
     b.writeUInt32BE(ts >>> 0, 4);
     return b;
   }
+}
 
-  /** What werift's NACK answer reads from a history entry (see its rtpSender handleRtcpPacket and wrapRtx). */
-  historyEntry(seq: number, ts: number, marker: boolean, payload: Buffer): object {
-    return {
-      header: { sequenceNumber: seq, timestamp: ts >>> 0, marker, payloadType: this.payloadType, ssrc: this.ssrc, csrc: [], extensions: this.extensions, serializeSize: this.buffer.length },
-      payload,
-    };
+/**
+ * What werift's NACK answer reads from a history entry (see its rtpSender handleRtcpPacket and
+ * wrapRtx): one small object per packet sent; the header werift looks at is made only when asked.
+ */
+class HistoryEntry {
+  constructor(
+    private readonly track: TrackHeader,
+    private readonly seq: number,
+    private readonly ts: number,
+    private readonly marker: boolean,
+    readonly payload: Buffer,
+  ) {}
+
+  get header(): object {
+    const t = this.track;
+    return { sequenceNumber: this.seq, timestamp: this.ts >>> 0, marker: this.marker, payloadType: t.payloadType, ssrc: t.ssrc, csrc: [], extensions: t.extensions, serializeSize: t.buffer.length };
   }
 }
 
@@ -112,7 +123,7 @@ export class FastRtpSender {
     w.rtpTimestamp = ts >>> 0;
     w.octetCount += payload.length;
     w.packetCount = (w.packetCount + 1) >>> 0;
-    w.rtpCache[seq % HISTORY] = t.header.historyEntry(seq, ts, marker, payload);
+    w.rtpCache[seq % HISTORY] = new HistoryEntry(t.header, seq, ts, marker, payload);
     if (w.packetCount === 1) void w.runRtcp();
     return true;
   }

@@ -8,7 +8,8 @@
  * addresses, oversized frames — is dropped (and counted) without touching any session.
  */
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, type Server, type Socket } from 'node:net';
+import { lookup } from 'node:dns';
+import { createServer, isIP, type Server, type Socket } from 'node:net';
 import {
   bindingRequest,
   checkedUfrag,
@@ -85,6 +86,17 @@ type DropReason = 'unknownAddress' | 'unknownUfrag' | 'badIntegrity' | 'notAChec
 
 const DEFAULTS = { maxTcpFrame: 4096, maxPendingTcp: 256, tcpCheckTimeoutMs: 10_000, maxTcpQueue: 1 << 20, maxAddressesPerSession: 8 };
 
+/**
+ * The media socket's address lookup: every send goes to an address learnt from a packet (an IP), so
+ * it is answered at once instead of through dns.lookup's next tick, one per packet sent; names (a
+ * STUN server) still go through DNS.
+ */
+const literalFirst: typeof lookup = ((host: string, options: unknown, callback: (err: Error | null, address: string, family: number) => void) => {
+  const family = isIP(host);
+  if (family) return callback(null, host, family);
+  lookup(host, options as never, callback as never);
+}) as typeof lookup;
+
 export class IceMux {
   private udp: UdpSocket | null = null;
   private tcp: Server | null = null;
@@ -120,7 +132,7 @@ export class IceMux {
 
   async start(): Promise<{ udp: number; tcp: number | null }> {
     const host = this.options.host ?? '0.0.0.0';
-    const udp = createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+    const udp = createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20, lookup: literalFirst });
     udp.on('message', (data, rinfo) => this.onDatagram(data, rinfo));
     udp.on('error', (err) => this.options.log.warn('WebRTC UDP socket error', { error: err.message }));
     await new Promise<void>((resolve, reject) => {
