@@ -50,22 +50,14 @@ export function parseTransports(header: string): RtspTransport[] {
         case 'multicast':
           t.multicast = true;
           break;
-        case 'interleaved': {
-          const r = range(value, 255);
-          if (r) t.interleaved = r;
-          else ok = false;
-          break;
-        }
-        case 'client_port': {
-          const r = range(value, 65535);
-          if (r) t.clientPort = r;
-          else ok = false;
-          break;
-        }
+        case 'interleaved':
+        case 'client_port':
         case 'server_port': {
-          const r = range(value, 65535);
-          if (r) t.serverPort = r;
-          else ok = false;
+          const r = range(value, name === 'interleaved' ? 255 : 65535);
+          if (!r) ok = false;
+          else if (name === 'interleaved') t.interleaved = r;
+          else if (name === 'client_port') t.clientPort = r;
+          else t.serverPort = r;
           break;
         }
         case 'ssrc':
