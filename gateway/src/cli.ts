@@ -16,7 +16,7 @@ Usage: livegate [options]
       --rtmp-port <n>     RTMP port (default 1935)                    env LIVEGATE_RTMP_PORT
       --http-port <n>     HTTP port: FLV, WHIP/WHEP, API, demo (8080)  env LIVEGATE_HTTP_PORT
       --srt-port <n>      SRT port (UDP, default 8890)               env LIVEGATE_SRT_PORT
-      --rtsp-port <n>     RTSP port (reserved, default 8554)          env LIVEGATE_RTSP_PORT
+      --rtsp-port <n>     RTSP port (default 8554)                    env LIVEGATE_RTSP_PORT
       --log-level <l>     debug | info | warn | error                 env LIVEGATE_LOG_LEVEL
   -h, --help              show this help
 `;
@@ -67,14 +67,16 @@ async function main(): Promise<number> {
     const log = createLogger(config.logLevel);
     gateway = await Gateway.start(config, { log });
     const host = displayHost(config);
-    const { rtmp, http, https, srt } = gateway.ports;
-    log.info('listening', { host: config.host, rtmp, http, https, srt, webrtcUdp: gateway.ports.webrtcUdp, webrtcTcp: gateway.ports.webrtcTcp });
+    const { rtmp, http, https, srt, rtsp } = gateway.ports;
+    log.info('listening', { host: config.host, rtmp, http, https, srt, rtsp, rtspUdp: gateway.ports.rtspUdp?.join('/'), webrtcUdp: gateway.ports.webrtcUdp, webrtcTcp: gateway.ports.webrtcTcp });
     const lines = ['', 'livegate is running. Publish and play stream "live/cam1":'];
     if (rtmp !== undefined) lines.push(`  publish  rtmp://${host}:${rtmp}/live/cam1        (OBS: server rtmp://${host}:${rtmp}/live, key cam1)`);
     if (srt !== undefined) lines.push(`  publish  srt://${host}:${srt}?streamid=publish:live/cam1   (SRT, MPEG-TS)`);
+    if (rtsp !== undefined) lines.push(`  publish  rtsp://${host}:${rtsp}/live/cam1        (RTSP ANNOUNCE/RECORD: ffmpeg -f rtsp, GStreamer rtspclientsink)`);
     if (http !== undefined && gateway.whip) lines.push(`  publish  http://${host}:${http}/live/cam1/whip  (WebRTC WHIP: a browser, OBS)`);
     if (rtmp !== undefined) lines.push(`  play     rtmp://${host}:${rtmp}/live/cam1`);
     if (srt !== undefined) lines.push(`  play     srt://${host}:${srt}?streamid=read:live/cam1`);
+    if (rtsp !== undefined) lines.push(`  play     rtsp://${host}:${rtsp}/live/cam1        (TCP interleaved${gateway.ports.rtspUdp ? ` or UDP ${gateway.ports.rtspUdp.join('/')}` : ''})`);
     if (http !== undefined) {
       lines.push(`  play     http://${host}:${http}/live/cam1.flv   (HTTP-FLV)`);
       lines.push(`  play     ws://${host}:${http}/live/cam1.flv     (WS-FLV)`);

@@ -15,6 +15,8 @@ import { WebAssets } from './http/web-assets.js';
 import { FlvServer } from './protocols/flv/flv-server.js';
 import { RtmpServer } from './protocols/rtmp/rtmp-server.js';
 import { SrtServer } from './protocols/srt/srt-server.js';
+import { RtspServer } from './protocols/rtsp/rtsp-server.js';
+import { registerRtspApi } from './api/rtsp-api.js';
 import { WhepServer } from './protocols/webrtc/whep-server.js';
 import { aacToOpus, opusToAac } from './transcode/renditions.js';
 import { ConfiguredAccess, type AuthOptions } from './auth/access-checker.js';
@@ -34,6 +36,9 @@ export interface ListeningPorts {
   http?: number;
   https?: number;
   srt?: number;
+  rtsp?: number;
+  /** The shared RTSP UDP pair (RTP, RTCP). */
+  rtspUdp?: [number, number];
   /** The shared WebRTC media port (UDP) and ICE-TCP port. */
   webrtcUdp?: number;
   webrtcTcp?: number;
@@ -58,6 +63,7 @@ export class Gateway {
   private readonly flv: FlvServer;
   private readonly rtmp: RtmpServer | null;
   readonly srt: SrtServer | null;
+  readonly rtsp: RtspServer | null;
   readonly whep: WhepServer | null;
   readonly whip: WhipServer | null;
   readonly hls: HlsServer | null;
@@ -131,7 +137,7 @@ export class Gateway {
       this.stopEvents = registerEventsApi(this.http, this.registry);
       registerInfoApi(this.http, () => ({
         play: { webrtc: this.whep !== null, flv: true, hls: this.hls !== null },
-        publish: { webrtc: this.whip !== null, rtmp: config.rtmp.enabled, srt: config.srt.enabled },
+        publish: { webrtc: this.whip !== null, rtmp: config.rtmp.enabled, srt: config.srt.enabled, rtsp: config.rtsp.enabled },
         ports: { ...this.ports },
       }));
       this.web!.register(this.http);
@@ -159,6 +165,21 @@ export class Gateway {
         })
       : null;
     if (this.http && this.srt) registerSrtApi(this.http, this.srt, this.registry);
+    this.rtsp = config.rtsp.enabled
+      ? new RtspServer(this.registry, this.log, {
+          udp: config.rtsp.udp,
+          udpRtpPort: config.rtsp.udpRtpPort,
+          udpRtcpPort: config.rtsp.udpRtcpPort,
+          sessionTimeoutMs: config.rtsp.sessionTimeoutMs,
+          requestTimeoutMs: config.rtsp.requestTimeoutMs,
+          maxConnections: config.rtsp.maxConnections,
+          maxSessions: config.rtsp.maxSessions,
+          jitterBufferMs: config.rtsp.jitterBufferMs,
+          realm: config.rtsp.realm,
+          announceHost: config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host,
+        })
+      : null;
+    if (this.http && this.rtsp) registerRtspApi(this.http, this.rtsp, this.registry);
     if (this.http) {
       registerMetrics(this.http, {
         registry: this.registry,
@@ -201,6 +222,11 @@ export class Gateway {
       if (gw.http) gw.ports.http = await listen('HTTP', config.http.port, config.host, (p, h) => gw.http!.listen(p, h));
       if (gw.http?.secureServer && config.http.tls) gw.ports.https = await listen('HTTPS', config.http.tls.port, config.host, (p, h) => gw.http!.listenSecure(p, h));
       if (gw.srt) gw.ports.srt = await listen('SRT', config.srt.port, config.host, (p, h) => gw.srt!.listen(p, h));
+      if (gw.rtsp) {
+        gw.ports.rtsp = await listen('RTSP', config.rtsp.port, config.host, (p, h) => gw.rtsp!.listen(p, h));
+        const udp = gw.rtsp.udpPorts;
+        if (udp) gw.ports.rtspUdp = [udp.rtp, udp.rtcp];
+      }
       if (gw.webrtcPorts) {
         const webrtcPorts = gw.webrtcPorts;
         const ports = await listen('WebRTC', config.webrtc.udpPort, config.webrtc.interface ?? config.host, () => webrtcPorts.start().then((p) => p.udp));
@@ -223,7 +249,7 @@ export class Gateway {
       this.whep?.closeAll('server shutting down');
       this.whip?.closeAll('server shutting down');
       this.stopEvents?.();
-      const closed = Promise.all([this.rtmp?.close(), this.http?.close(), this.srt?.close(), this.webrtcPorts?.close()]);
+      const closed = Promise.all([this.rtmp?.close(), this.http?.close(), this.srt?.close(), this.rtsp?.close(), this.webrtcPorts?.close()]);
       this.registry.closeAll('server shutting down');
       await closed;
     })();

@@ -34,6 +34,7 @@ export function testConfig(overrides: ConfigInput): ConfigInput {
     rtmp: { port: 0, ...overrides.rtmp },
     http: { port: 0, ...overrides.http },
     srt: { port: 0, ...overrides.srt },
+    rtsp: { port: 0, udpRtpPort: 0, udpRtcpPort: 0, ...overrides.rtsp },
     webrtc: { udpPort: 0, tcpPort: 0, ...overrides.webrtc },
   };
 }

@@ -218,8 +218,29 @@ export const configSchema = z
       .strict()
       .refine((s) => s.keyPreAnnouncePackets * 2 < s.keyRefreshPackets, 'srt.keyPreAnnouncePackets must be under half of srt.keyRefreshPackets')
       .prefault({}),
-    /** Reserved for the RTSP server (a later release). */
-    rtsp: z.object({ port: port.default(8554) }).passthrough().prefault({}),
+    rtsp: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** TCP port of RTSP requests and interleaved media (env LIVEGATE_RTSP_PORT). */
+        port: port.default(8554),
+        /** UDP transport on one RTP/RTCP port pair shared by every session; false: TCP (interleaved) only. */
+        udp: z.boolean().default(true),
+        udpRtpPort: port.default(8000),
+        udpRtcpPort: port.default(8001),
+        /** A UDP session with no request, RTCP or RTP from its client for this long is closed (ms). */
+        sessionTimeoutMs: z.number().int().min(1000).default(60_000),
+        /** A connection without a session that completes no request for this long is closed (ms). */
+        requestTimeoutMs: z.number().int().min(100).default(10_000),
+        maxConnections: z.number().int().positive().default(4096),
+        maxSessions: z.number().int().positive().default(4096),
+        /** A gap in a UDP publisher's packets waits this long for reordered packets (ms). */
+        jitterBufferMs: z.number().int().min(0).max(5000).default(100),
+        /** The realm of Basic authentication challenges. */
+        realm: z.string().min(1).max(64).default('livegate'),
+      })
+      .strict()
+      .refine((r) => !r.udp || r.udpRtpPort === 0 || r.udpRtpPort !== r.udpRtcpPort, 'rtsp.udpRtpPort and rtsp.udpRtcpPort must differ')
+      .prefault({}),
     auth: z
       .object({
         /** Methods asked in order until one has a verdict; none: anyone may publish and read (a warning at start). */

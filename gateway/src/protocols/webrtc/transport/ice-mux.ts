@@ -8,8 +8,8 @@
  * addresses, oversized frames — is dropped (and counted) without touching any session.
  */
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
-import { lookup } from 'node:dns';
-import { createServer, isIP, type Server, type Socket } from 'node:net';
+import { literalFirst } from '../../../net/literal-lookup.js';
+import { createServer, type Server, type Socket } from 'node:net';
 import {
   bindingRequest,
   checkedUfrag,
@@ -86,16 +86,6 @@ type DropReason = 'unknownAddress' | 'unknownUfrag' | 'badIntegrity' | 'notAChec
 
 const DEFAULTS = { maxTcpFrame: 4096, maxPendingTcp: 256, tcpCheckTimeoutMs: 10_000, maxTcpQueue: 1 << 20, maxAddressesPerSession: 8 };
 
-/**
- * The media socket's address lookup: every send goes to an address learnt from a packet (an IP), so
- * it is answered at once instead of through dns.lookup's next tick, one per packet sent; names (a
- * STUN server) still go through DNS.
- */
-const literalFirst: typeof lookup = ((host: string, options: unknown, callback: (err: Error | null, address: string, family: number) => void) => {
-  const family = isIP(host);
-  if (family) return callback(null, host, family);
-  lookup(host, options as never, callback as never);
-}) as typeof lookup;
 
 export class IceMux {
   private udp: UdpSocket | null = null;
