@@ -10,7 +10,9 @@ export interface PublishOptions {
   /** Seconds; default: until stopped. */
   duration?: number;
   videoBitrate?: string;
-  format?: 'flv' | 'mpegts';
+  format?: 'flv' | 'mpegts' | 'rtsp';
+  /** RTSP: the transport ffmpeg asks for (default tcp). */
+  rtspTransport?: 'tcp' | 'udp';
 }
 
 export interface Publisher {
@@ -28,7 +30,9 @@ export function publish(url: string, o: PublishOptions = {}): Publisher {
   if (o.duration) args.push('-t', String(o.duration));
   args.push('-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p');
   args.push('-g', String(o.gop ?? 30), '-b:v', o.videoBitrate ?? '800k');
-  args.push('-c:a', 'aac', '-b:a', '96k', '-f', o.format ?? 'flv', url);
+  args.push('-c:a', 'aac', '-b:a', '96k', '-f', o.format ?? 'flv');
+  if (o.format === 'rtsp') args.push('-rtsp_transport', o.rtspTransport ?? 'tcp');
+  args.push(url);
   return run('ffmpeg', args);
 }
 

@@ -17,8 +17,10 @@ export interface TestGateway {
   rtmpPort: number;
   httpPort: number;
   srtPort: number;
+  rtspPort: number;
   logs: LogLine[];
   rtmpUrl(path: string): string;
+  rtspUrl(path: string): string;
   httpUrl(path: string): string;
   /** An SRT URL for ffmpeg/ffprobe/srt-live-transmit with this stream id (as is: ffmpeg 5.1 does not URL-decode it) and options. */
   srtUrl(streamId: string, options?: string): string;
@@ -50,13 +52,16 @@ export async function startGateway(overrides: ConfigInput = {}): Promise<TestGat
   const rtmpPort = gateway.ports.rtmp!;
   const httpPort = gateway.ports.http!;
   const srtPort = gateway.ports.srt ?? 0;
+  const rtspPort = gateway.ports.rtsp ?? 0;
   return {
     gateway,
     rtmpPort,
     httpPort,
     srtPort,
+    rtspPort,
     logs,
     rtmpUrl: (p) => `rtmp://127.0.0.1:${rtmpPort}/${p}`,
+    rtspUrl: (p) => `rtsp://127.0.0.1:${rtspPort}/${p}`,
     httpUrl: (p) => `http://127.0.0.1:${httpPort}/${p}`,
     srtUrl: (id, options) => `srt://127.0.0.1:${srtPort}?streamid=${id}${options ? '&' + options : ''}`,
     close: () => gateway.close(),
