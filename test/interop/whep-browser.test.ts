@@ -1,5 +1,5 @@
 /**
- * Acceptance (issues 3 and 4): ffmpeg publishes H264 + AAC over RTMP, or as MPEG-TS over SRT;
+ * Acceptance (issues 3, 4 and 15): ffmpeg publishes H264 + AAC over RTMP, as MPEG-TS over SRT, or over RTSP (UDP);
  * headless Chromium plays it over WHEP: frames decode at the published size and a WebAudio analyser
  * finds the 1 kHz tone (AAC → Opus).
  * Runs inside a loopback-only network namespace.
@@ -71,6 +71,7 @@ if (!IN_LOOPBACK_NETNS) {
     { via: 'RTMP', audioRate: 44100, aacDecoder: 'wasm' },
     { via: 'RTMP', audioRate: 44100, aacDecoder: 'ffmpeg' },
     { via: 'SRT', audioRate: 48000, aacDecoder: 'wasm' },
+    { via: 'RTSP', audioRate: 48000, aacDecoder: 'wasm' },
   ] as const;
   for (const { via, audioRate, aacDecoder } of cases) {
     describe(`${via} (AAC ${audioRate} Hz, ${aacDecoder} decoder) → WHEP in Chromium`, { concurrency: false }, () => {
@@ -86,7 +87,9 @@ if (!IN_LOOPBACK_NETNS) {
         pub =
           via === 'SRT'
             ? publish(gw.srtUrl('publish:live/whep', 'pkt_size=1316'), { size: '640x360', gop: 30, audioRate, format: 'mpegts' })
-            : publish(gw.rtmpUrl('live/whep'), { size: '640x360', gop: 30, audioRate });
+            : via === 'RTSP'
+              ? publish(gw.rtspUrl('live/whep'), { size: '640x360', gop: 30, audioRate, format: 'rtsp', rtspTransport: 'udp' })
+              : publish(gw.rtmpUrl('live/whep'), { size: '640x360', gop: 30, audioRate });
         await waitFor(() => gw.gateway.registry.get('live/whep')?.tracks.length === 2, 10000, 'stream live');
         site = await serveStatic({ '/': ['text/html', PAGE] });
         browser = await launchChromium([...WEBRTC_FLAGS, '--use-fake-ui-for-media-stream']);
