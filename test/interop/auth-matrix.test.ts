@@ -2,7 +2,7 @@
  * Acceptance (issue 13), table-driven: every protocol, with real clients, against one admission gate
  * (users + JWT). For each protocol — RTMP publish (ffmpeg) and play (ffprobe), SRT publish (ffmpeg,
  * `#!::` form) and read (srt-live-transmit, `read:` form), WHIP and WHEP (offers over HTTP), HTTP-FLV
- * (ffprobe), WS-FLV (a WebSocket client), HLS (ffprobe: the token travels on in the playlists) and
+ * (ffprobe), RTSP publish (ffmpeg) and play (ffprobe), WS-FLV (a WebSocket client), HLS (ffprobe: the token travels on in the playlists) and
  * the API — no credentials and wrong ones are refused as unauthorized, an expired JWT too, a JWT for
  * another path is forbidden, and a valid one works; the refusal is the protocol's own (HTTP 401/403,
  * RTMP onStatus error, SRT rejection) and the gate's reason is the expected one.
@@ -60,7 +60,7 @@ describe('one admission gate on every protocol', { concurrency: false }, () => {
   });
 
   /** Runs ffmpeg publishing to `url` until the path is live (ok) or ffmpeg gives up (refused). */
-  async function ffmpegPublish(url: string, path: string, format: 'flv' | 'mpegts'): Promise<Outcome> {
+  async function ffmpegPublish(url: string, path: string, format: 'flv' | 'mpegts' | 'rtsp'): Promise<Outcome> {
     const p = publish(url, { size: '160x120', rate: 10, format });
     try {
       const live = await Promise.race([
@@ -123,6 +123,11 @@ describe('one admission gate on every protocol', { concurrency: false }, () => {
         return { ok: got, detail: r.stderr().slice(-300) };
       },
     },
+    { name: 'RTSP publish (ffmpeg, ?token=)', gate: 'rtsp', action: 'publish', path: 'live/rtsp-in', attempt: (t) => ffmpegPublish(`${gw.rtspUrl('live/rtsp-in')}${q(t)}`, 'live/rtsp-in', 'rtsp') },
+    {
+      name: 'RTSP play (ffprobe, ?token=)', gate: 'rtsp', action: 'read', path: 'live/a',
+      attempt: (t) => probe(`${gw.rtspUrl('live/a')}${q(t)}`, 10_000).then((s) => ({ ok: s.length === 2 }), (e: Error) => ({ ok: false, detail: e.message.slice(-300) })),
+    },
     { name: 'WHIP publish', gate: 'whip', action: 'publish', path: 'live/whip-in', attempt: (t) => http('POST', 'live/whip-in/whip', { ...(t ? { token: t } : {}), body: offer('sendonly'), type: 'application/sdp' }) },
     { name: 'WHEP play', gate: 'whep', action: 'read', path: 'live/a', attempt: (t) => http('POST', 'live/a/whep', { ...(t ? { token: t } : {}), body: offer('recvonly'), type: 'application/sdp' }) },
     {
@@ -182,11 +187,16 @@ describe('one admission gate on every protocol', { concurrency: false }, () => {
     });
   }
 
-  test('users: RTMP ?user=&pass=, SRT publish:path:user:pass and API Basic work for a user; a wrong password is unauthorized', async (t) => {
+  test('users: RTMP ?user=&pass=, SRT publish:path:user:pass, RTSP Basic and API Basic work for a user; a wrong password is unauthorized', async (t) => {
     if (!requireTools(t, 'ffmpeg')) return;
     assert.equal((await ffmpegPublish(`${gw.rtmpUrl('live/u-rtmp')}?user=admin&pass=admin-pass`, 'live/u-rtmp', 'flv')).ok, true);
     assert.equal((await ffmpegPublish(gw.srtUrl('publish:live/u-srt:admin:admin-pass'), 'live/u-srt', 'mpegts')).ok, true);
     assert.equal((await ffmpegPublish(gw.srtUrl('publish:live/u-srt:admin:nope'), 'live/u-srt', 'mpegts')).ok, false);
+    // RTSP: ffmpeg answers the 401's Basic challenge with the URL's user and password.
+    const rtspAs = (userPass: string) => gw.rtspUrl('live/u-rtsp').replace('rtsp://', `rtsp://${userPass}@`);
+    assert.equal((await ffmpegPublish(rtspAs('admin:admin-pass'), 'live/u-rtsp', 'rtsp')).ok, true);
+    assert.equal((await ffmpegPublish(rtspAs('admin:nope'), 'live/u-rtsp', 'rtsp')).ok, false);
+    assert.equal((await probe(rtspAs('admin:admin-pass').replace('u-rtsp', 'a'), 10_000)).length, 2, 'RTSP play with Basic credentials');
     assert.equal((await http('GET', 'api/v1/streams', { basic: 'admin:admin-pass' })).status, 200);
     const wrong = await fetch(gw.httpUrl('api/v1/streams'), { headers: { Authorization: `Basic ${Buffer.from('admin:x').toString('base64')}` } });
     assert.equal(wrong.status, 401);

@@ -47,6 +47,23 @@ class Answer {
   }
 }
 
+/**
+ * A request URL without its query, and the query. ffmpeg appends a control to the whole URL it was
+ * given (`rtsp://h/live/a?token=x/streamid=0`): what follows the query's last `/` is put back on the path.
+ */
+export function splitUri(uri: string): { url: string; query: string } {
+  const q = uri.indexOf('?');
+  if (q < 0) return { url: uri, query: '' };
+  let query = uri.slice(q + 1);
+  let url = uri.slice(0, q);
+  const slash = query.lastIndexOf('/');
+  if (slash >= 0) {
+    url += query.slice(slash);
+    query = query.slice(0, slash);
+  }
+  return { url, query };
+}
+
 function fail(status: number, message: string): Answer {
   return new Answer(status).header('X-Livegate-Error', message.replace(/[\r\n]/g, ' ').slice(0, 200));
 }
@@ -199,16 +216,17 @@ export class RtspConnection {
 
   /** The path a request URL names, and its query; null when it names none livegate can use. */
   private pathOf(uri: string, stripControl: boolean): { path: string; query: string } | null {
+    const split = splitUri(uri);
     let url: URL;
     try {
-      url = new URL(uri);
+      url = new URL(split.url);
     } catch {
       return null;
     }
     let p = decodeURIComponent(url.pathname);
     if (stripControl) p = p.replace(/\/(trackID|streamid|track)=?\d+\/?$/i, '');
     const path = normalizePath(p);
-    return path ? { path, query: url.search.slice(1) } : null;
+    return path ? { path, query: split.query } : null;
   }
 
   private credentials(req: RtspRequest, query: string): Credentials {
@@ -238,7 +256,7 @@ export class RtspConnection {
     if (!stream) return fail(404, `stream "${target.path}" is not live`);
     const { sdp, tracks } = streamPackets(stream).describe(stream.tracks, this.ctx.options.announceHost);
     if (tracks.length === 0) return fail(404, `stream "${target.path}" has no track RTSP can carry yet`);
-    const base = req.uri.split('?')[0]!.replace(/\/?$/, '/');
+    const base = splitUri(req.uri).url.replace(/\/?$/, '/');
     const session = new RtspSession('play', target.path, admitted, base);
     this.described.set(target.path, { tracks, session });
     const a = new Answer(200).header('Content-Base', base);
@@ -265,7 +283,7 @@ export class RtspConnection {
     if (readable.length === 0) return fail(415, `no media livegate can read: ${presentation.media.map((m) => unreadable(m)).join('; ')}`);
     const admitted = await this.admit('publish', req, target.path, target.query);
     if (!admitted.ok) return this.refused('publish', target.path, admitted.reason, admitted.message);
-    const session = new RtspSession('publish', target.path, admitted, req.uri.split('?')[0]!);
+    const session = new RtspSession('publish', target.path, admitted, splitUri(req.uri).url);
     session.presentation = presentation;
     session.recorded = presentation.media.map(() => null);
     session.timeline = new RtpTimeline();
@@ -280,7 +298,7 @@ export class RtspConnection {
   private async setup(req: RtspRequest, session: RtspSession | undefined): Promise<Answer> {
     const offers = parseTransports(req.headers.get('transport') ?? '');
     if (offers.length === 0) return fail(461, 'no Transport livegate understands');
-    const url = req.uri.split('?')[0]!;
+    const url = splitUri(req.uri).url;
     if (!session) {
       if (this.announced && url.startsWith(this.announced.baseUrl)) session = this.announced;
       else {
@@ -433,7 +451,7 @@ export class RtspConnection {
     );
     session.reader = reader;
     session.playedStream = stream;
-    const query = req.uri.includes('?') ? req.uri.slice(req.uri.indexOf('?') + 1) : '';
+    const query = splitUri(req.uri).query;
     // The 200 goes out before the first media frame.
     this.afterResponse = () => {
       if (this.closed || !this.sessions.has(session.id)) return;
