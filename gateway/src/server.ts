@@ -17,6 +17,12 @@ import { RtmpServer } from './protocols/rtmp/rtmp-server.js';
 import { SrtServer } from './protocols/srt/srt-server.js';
 import { RtspServer } from './protocols/rtsp/rtsp-server.js';
 import { registerRtspApi } from './api/rtsp-api.js';
+import { registerSourcesApi } from './api/sources-api.js';
+import { RtspSourceDriver } from './protocols/rtsp/rtsp-source.js';
+import { RtmpSourceDriver } from './protocols/rtmp/rtmp-source.js';
+import { SrtSourceDriver } from './protocols/srt/srt-source.js';
+import { SourceManager } from './core/sources.js';
+import { normalizePath } from './core/path.js';
 import { WhepServer } from './protocols/webrtc/whep-server.js';
 import { aacToOpus, opusToAac } from './transcode/renditions.js';
 import { ConfiguredAccess, type AuthOptions } from './auth/access-checker.js';
@@ -64,6 +70,8 @@ export class Gateway {
   private readonly rtmp: RtmpServer | null;
   readonly srt: SrtServer | null;
   readonly rtsp: RtspServer | null;
+  /** Pull sources (`paths[].source`). */
+  readonly sources: SourceManager;
   readonly whep: WhepServer | null;
   readonly whip: WhipServer | null;
   readonly hls: HlsServer | null;
@@ -179,7 +187,25 @@ export class Gateway {
           announceHost: config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host,
         })
       : null;
+    this.sources = new SourceManager(
+      this.registry,
+      config.paths.map((p) => ({
+        path: normalizePath(p.path)!,
+        url: p.source,
+        onDemand: p.sourceOnDemand,
+        lingerMs: p.sourceOnDemandLingerMs,
+        startTimeoutMs: p.sourceOnDemandStartTimeoutMs,
+        options: { rtspTransport: p.rtspTransport },
+      })),
+      [
+        new RtspSourceDriver({ requestTimeoutMs: 5000, udpTimeoutMs: 3000, mediaTimeoutMs: 5000, jitterBufferMs: config.rtsp.jitterBufferMs, bindHost: config.host === '::' ? '0.0.0.0' : config.host }),
+        new RtmpSourceDriver(),
+        new SrtSourceDriver(),
+      ],
+      this.log,
+    );
     if (this.http && this.rtsp) registerRtspApi(this.http, this.rtsp, this.registry);
+    if (this.http) registerSourcesApi(this.http, this.sources, this.registry);
     if (this.http) {
       registerMetrics(this.http, {
         registry: this.registry,
@@ -245,6 +271,7 @@ export class Gateway {
     this.closing ??= (async () => {
       // Each protocol ends its own sessions first (logged as a shutdown, not as a session the server
       // cut off); the registry then ends whatever is left.
+      this.sources.close();
       this.flv.closeAll('server shutting down');
       this.whep?.closeAll('server shutting down');
       this.whip?.closeAll('server shutting down');

@@ -7,8 +7,9 @@ import sys
 import gi
 
 gi.require_version('Gst', '1.0')
+gi.require_version('GstRtsp', '1.0')
 gi.require_version('GstRtspServer', '1.0')
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 Gst.init(None)
 port, launch = sys.argv[1], sys.argv[2]
@@ -23,7 +24,7 @@ if len(sys.argv) >= 5:
     token = GstRtspServer.RTSPToken()
     token.set_string('media.factory.role', 'viewer')
     auth.add_digest(sys.argv[3], sys.argv[4], token)
-    auth.set_supported_methods(GstRtspServer.RTSPAuthMethod.DIGEST)
+    auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
     server.set_auth(auth)
     permissions = GstRtspServer.RTSPPermissions()
     permissions.add_permission_for_role('viewer', 'media.factory.access', True)

@@ -1,3 +1,4 @@
+import { normalizePath } from '../core/path.js';
 import { z } from 'zod';
 import { blockListOf } from '../auth/ip-rules.js';
 import { storedPasswordError } from '../auth/password.js';
@@ -241,6 +242,28 @@ export const configSchema = z
       .strict()
       .refine((r) => !r.udp || r.udpRtpPort === 0 || r.udpRtpPort !== r.udpRtcpPort, 'rtsp.udpRtpPort and rtsp.udpRtcpPort must differ')
       .prefault({}),
+    /**
+     * Paths livegate pulls itself: `source` is an rtsp://, rtsps://, rtmp:// or srt:// URL (credentials
+     * in the URL). Always on, or `sourceOnDemand`: the first reader starts it, it stops a linger after the last.
+     */
+    paths: z
+      .array(
+        z
+          .object({
+            path: z.string().min(1).refine((p) => normalizePath(p) !== null, 'not a valid stream path'),
+            source: z.string().regex(/^(rtsps?|rtmp|srt):\/\/[^\s]+$/i, 'source must be an rtsp://, rtsps://, rtmp:// or srt:// URL'),
+            sourceOnDemand: z.boolean().default(false),
+            /** On demand: how long the source stays connected after its last reader (ms). */
+            sourceOnDemandLingerMs: z.number().int().nonnegative().default(10_000),
+            /** On demand: how long a reader's request waits for the source to go live (ms). */
+            sourceOnDemandStartTimeoutMs: z.number().int().positive().default(10_000),
+            /** RTSP sources: UDP first with a fall back to TCP (auto), or one of them only. */
+            rtspTransport: z.enum(['auto', 'udp', 'tcp']).default('auto'),
+          })
+          .strict(),
+      )
+      .default([])
+      .refine((list) => new Set(list.map((p) => normalizePath(p.path))).size === list.length, 'paths: each path at most once'),
     auth: z
       .object({
         /** Methods asked in order until one has a verdict; none: anyone may publish and read (a warning at start). */

@@ -108,6 +108,11 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
       return { ok: false, reason: verdict.reason, message: verdict.message, ...(delayMs > 0 ? { throttled: true } : {}) };
     }
     if (request.action === 'read' && !this.streams.has(request.path)) {
+      // A path with an on-demand pull source: the reader's arrival starts it (and waits for it).
+      const starting = this.demand?.(request.path);
+      if (starting) await starting;
+    }
+    if (request.action === 'read' && !this.streams.has(request.path)) {
       this.emit('refused', { request, reason: 'not-found' });
       return { ok: false, reason: 'not-found', message: `stream "${request.path}" is not live` };
     }
@@ -119,6 +124,13 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
       }
     }
     return { ok: true, request, identity: verdict.identity, expiresAt: verdict.expiresAt, method: verdict.method };
+  }
+
+  /** Who starts a path's stream when a reader asks for it and it is not live (pull sources on demand). */
+  private demand: ((path: string) => Promise<void> | null) | null = null;
+
+  setDemandHandler(handler: (path: string) => Promise<void> | null): void {
+    this.demand = handler;
   }
 
   /** Replaces the credentials checker (a config reload): live sessions stay; new requests are checked by it. */

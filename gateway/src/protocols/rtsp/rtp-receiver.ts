@@ -10,6 +10,7 @@ import { buildAvcC, codecString as avcCodecString, parseSps } from '../../codec/
 import { buildHvcC, codecString as hevcCodecString, parseH265Sps, parseHvcC } from '../../codec/h265.js';
 import { buildOpusHead, opusChannels, OPUS_RATE } from '../../codec/opus.js';
 import { describeError } from '../../core/errors.js';
+import type { LogFields } from '../../core/log.js';
 import { makeUnit, type MediaUnit, type Track } from '../../core/media-unit.js';
 import type { RtspMedia } from '../../format/sdp-rtsp.js';
 import { AacHbrDepacketizer } from '../../format/rtp/aac-hbr.js';
@@ -22,7 +23,7 @@ import type { RtpTimeline, RtpTrackClock } from '../../format/rtp/rtp-clock.js';
 export interface RtpReceiverEvents {
   track(track: Track): void;
   unit(unit: MediaUnit): void;
-  warn(message: string, fields: { [k: string]: unknown }): void;
+  warn(message: string, fields: LogFields): void;
 }
 
 /** A frame out of a depacketizer, before it becomes a unit. */

@@ -1,0 +1,293 @@
+/**
+ * Pull sources: paths whose stream livegate fetches itself (`paths[].source: rtsp://…`, `rtmp://…`,
+ * `srt://…`) instead of waiting for a publisher. One lifecycle for every protocol: always on, or on
+ * demand (the first reader's admission starts it and waits for it to go live; it stops a linger after
+ * the last reader left). A source that drops is reconnected with backoff while it is wanted, and its
+ * stream stays the same path for its readers: the new connection takes the stream over. How a URL is
+ * opened is a protocol's business (a SourceDriver given by whoever builds the gateway).
+ */
+import type { AccessGrant } from './access.js';
+import { describeError } from './errors.js';
+import type { Logger } from './log.js';
+import type { PublisherInfo, Stream } from './stream.js';
+import type { StreamRegistry } from './stream-registry.js';
+
+export interface SourceConfig {
+  path: string;
+  url: string;
+  onDemand: boolean;
+  /** On demand: how long the source stays after its last reader (ms). */
+  lingerMs: number;
+  /** On demand: how long a reader's admission waits for the source to go live (ms). */
+  startTimeoutMs: number;
+  /** Protocol options (e.g. `rtspTransport`). */
+  options: { [k: string]: string | number | boolean | undefined };
+}
+
+/** What a driver's connection gets: the way to start (or take over) its path's stream. */
+export interface SourceSink {
+  readonly path: string;
+  readonly log: Logger;
+  /**
+   * Call once media flows: the stream of the path, new or taken over from the previous connection
+   * (its readers stay). `close` ends this connection (shutdown, idle timeout, linger).
+   */
+  publish(info: { protocol: string; remoteAddress: string; close(reason: string): void; requestKeyframe?(reason: string): void }): Stream;
+}
+
+/** One connection to a source: `ended` resolves with the reason it stopped (it never rejects). */
+export interface SourceConnection {
+  readonly ended: Promise<string>;
+  close(reason: string): void;
+  /** Figures for the API (transport, packets…). */
+  describe?(): { [k: string]: string | number | boolean | null };
+}
+
+export interface SourceDriver {
+  /** The URL schemes it opens (`rtsp:`, `rtsps:`…). */
+  readonly schemes: readonly string[];
+  open(config: SourceConfig, sink: SourceSink): SourceConnection;
+}
+
+export type SourceState = 'idle' | 'connecting' | 'live' | 'retrying';
+
+export interface SourceView {
+  path: string;
+  /** The URL without its credentials. */
+  url: string;
+  onDemand: boolean;
+  state: SourceState;
+  lastError: string | null;
+  connects: number;
+  retries: number;
+  since: string;
+  details?: { [k: string]: string | number | boolean | null };
+}
+
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 2000;
+
+class Source {
+  state: SourceState = 'idle';
+  lastError: string | null = null;
+  connects = 0;
+  retries = 0;
+  since = Date.now();
+  conn: SourceConnection | null = null;
+  stream: Stream | null = null;
+  wanted = false;
+  retryTimer: NodeJS.Timeout | null = null;
+  lingerTimer: NodeJS.Timeout | null = null;
+  backoff = RETRY_MIN_MS;
+  /** Readers waiting for the source to go live. */
+  waiters: (() => void)[] = [];
+  /** Bumped on every connection: a stale connection's callbacks do nothing. */
+  generation = 0;
+  offReaders: (() => void)[] = [];
+  constructor(readonly config: SourceConfig, readonly driver: SourceDriver) {}
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+export class SourceManager {
+  private readonly sources = new Map<string, Source>();
+  private closed = false;
+
+  constructor(
+    private readonly registry: StreamRegistry,
+    configs: readonly SourceConfig[],
+    drivers: readonly SourceDriver[],
+    private readonly log: Logger,
+  ) {
+    for (const c of configs) {
+      const scheme = new URL(c.url).protocol;
+      const driver = drivers.find((d) => d.schemes.includes(scheme));
+      if (!driver) throw new Error(`paths: no source driver for ${scheme} (${c.path})`);
+      this.sources.set(c.path, new Source(c, driver));
+    }
+    registry.setDemandHandler((path) => this.demand(path));
+    for (const s of this.sources.values()) if (!s.config.onDemand) this.want(s);
+  }
+
+  views(): SourceView[] {
+    return [...this.sources.values()].map((s) => {
+      const details = s.conn?.describe?.();
+      return {
+        path: s.config.path,
+        url: redact(s.config.url),
+        onDemand: s.config.onDemand,
+        state: s.state,
+        lastError: s.lastError,
+        connects: s.connects,
+        retries: s.retries,
+        since: new Date(s.since).toISOString(),
+        ...(details ? { details } : {}),
+      };
+    });
+  }
+
+  /** A reader asks for `path`, which is not live: an on-demand source starts; resolves once live or given up. */
+  private demand(path: string): Promise<void> | null {
+    const s = this.sources.get(path);
+    if (!s || this.closed) return null;
+    this.want(s);
+    if (s.state === 'live' && s.stream && !s.stream.isEnded) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        const i = s.waiters.indexOf(done);
+        if (i >= 0) s.waiters.splice(i, 1);
+        resolve();
+      };
+      const timer = setTimeout(done, s.config.startTimeoutMs);
+      s.waiters.push(done);
+    });
+  }
+
+  private setState(s: Source, state: SourceState, error?: string): void {
+    if (s.state !== state) s.since = Date.now();
+    s.state = state;
+    if (error !== undefined) s.lastError = error;
+  }
+
+  private want(s: Source): void {
+    if (s.lingerTimer) clearTimeout(s.lingerTimer);
+    s.lingerTimer = null;
+    if (s.wanted) return;
+    s.wanted = true;
+    s.backoff = RETRY_MIN_MS;
+    this.connect(s);
+  }
+
+  private connect(s: Source): void {
+    if (!s.wanted || this.closed) return;
+    s.retryTimer = null;
+    const generation = ++s.generation;
+    this.setState(s, s.connects === 0 && s.retries === 0 ? 'connecting' : s.state === 'retrying' ? 'retrying' : 'connecting');
+    const log = this.log.child({ path: s.config.path, source: redact(s.config.url) });
+    const grant: AccessGrant = {
+      ok: true,
+      request: { action: 'publish', protocol: 'source', path: s.config.path, ip: '', id: `source/${s.config.path}` },
+      identity: 'config',
+      expiresAt: null,
+      method: 'config',
+    };
+    let conn: SourceConnection;
+    const sink: SourceSink = {
+      path: s.config.path,
+      log,
+      publish: (info) => {
+        if (generation !== s.generation) throw new Error('a stale source connection');
+        const publisher: PublisherInfo = { id: `source/${s.config.path}#${generation}`, grant, ...info };
+        let stream = s.stream;
+        if (stream && !stream.isEnded && this.registry.get(s.config.path) === stream) stream.handOver(publisher);
+        else {
+          stream = this.registry.publish(s.config.path, publisher);
+          this.watchReaders(s, stream);
+        }
+        s.stream = stream;
+        s.connects++;
+        s.backoff = RETRY_MIN_MS;
+        this.setState(s, 'live', undefined);
+        log.info('source live', { connects: s.connects });
+        for (const w of s.waiters.splice(0)) w();
+        if (s.config.onDemand && stream.readerCount === 0) this.linger(s);
+        return stream;
+      },
+    };
+    try {
+      conn = s.driver.open(s.config, sink);
+    } catch (err) {
+      this.ended(s, generation, `could not open: ${describeError(err)}`);
+      return;
+    }
+    s.conn = conn;
+    void conn.ended.then((reason) => this.ended(s, generation, reason));
+  }
+
+  private ended(s: Source, generation: number, reason: string): void {
+    if (generation !== s.generation) return;
+    s.conn = null;
+    s.lastError = reason;
+    if (!s.wanted || this.closed) {
+      this.setState(s, 'idle');
+      this.endStream(s, reason);
+      return;
+    }
+    if (s.config.onDemand && s.waiters.length === 0 && !(s.stream && s.stream.readerCount > 0)) {
+      // Nobody is waiting for it any more (the readers that asked gave up): an on-demand source stops.
+      this.stop(s, `${reason}; no reader waits for it`);
+      s.lastError = reason;
+      return;
+    }
+    s.retries++;
+    this.setState(s, 'retrying', reason);
+    this.log.warn('source dropped, retrying', { path: s.config.path, reason, inMs: s.backoff });
+    s.retryTimer = setTimeout(() => this.connect(s), s.backoff);
+    s.backoff = Math.min(RETRY_MAX_MS, s.backoff * 2);
+  }
+
+  private watchReaders(s: Source, stream: Stream): void {
+    for (const off of s.offReaders) off();
+    s.offReaders = [
+      stream.on('reader-added', () => {
+        if (s.lingerTimer) clearTimeout(s.lingerTimer);
+        s.lingerTimer = null;
+      }),
+      stream.on('reader-removed', () => {
+        if (s.config.onDemand && stream.readerCount === 0) this.linger(s);
+      }),
+      stream.on('end', () => {
+        // Ended from outside (idle timeout, API kick): a wanted always-on source reconnects.
+        if (s.stream === stream) s.stream = null;
+      }),
+    ];
+  }
+
+  private linger(s: Source): void {
+    if (s.lingerTimer) return;
+    s.lingerTimer = setTimeout(() => {
+      s.lingerTimer = null;
+      if (s.stream && s.stream.readerCount > 0) return;
+      this.stop(s, `no reader for ${s.config.lingerMs} ms`);
+    }, s.config.lingerMs);
+    s.lingerTimer.unref();
+  }
+
+  private stop(s: Source, reason: string): void {
+    s.wanted = false;
+    if (s.retryTimer) clearTimeout(s.retryTimer);
+    s.retryTimer = null;
+    s.generation++;
+    s.conn?.close(reason);
+    s.conn = null;
+    this.setState(s, 'idle');
+    this.endStream(s, reason);
+    this.log.info('source stopped', { path: s.config.path, reason });
+  }
+
+  private endStream(s: Source, reason: string): void {
+    const stream = s.stream;
+    s.stream = null;
+    for (const off of s.offReaders) off();
+    s.offReaders = [];
+    if (stream && !stream.isEnded) this.registry.unpublish(stream, reason);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const s of this.sources.values()) {
+      if (s.lingerTimer) clearTimeout(s.lingerTimer);
+      if (s.wanted || s.conn) this.stop(s, 'shutting down');
+      for (const w of s.waiters.splice(0)) w();
+    }
+  }
+}
