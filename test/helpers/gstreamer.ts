@@ -46,11 +46,13 @@ export interface Camera extends Publisher {
 
 /**
  * A camera simulator: gst-rtsp-server on 127.0.0.1:`port` serving `/cam` from a launch line (payloaders
- * named pay0, pay1), with Digest authentication when `user` is given. Resolves once it listens.
+ * named pay0, pay1), with Digest authentication when `user` is given; `tcpOnly`: it refuses UDP (461).
+ * Resolves once it listens.
  */
-export async function startCamera(port: number, launch: string, auth?: { user: string; pass: string }): Promise<Camera> {
+export async function startCamera(port: number, launch: string, auth?: { user: string; pass: string }, o: { tcpOnly?: boolean } = {}): Promise<Camera> {
   const args = [CAMERA_SCRIPT, String(port), launch, ...(auth ? [auth.user, auth.pass] : [])];
-  const child = spawn('/usr/bin/python3', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = { ...process.env, ...(o.tcpOnly ? { CAMERA_TCP_ONLY: '1' } : {}) };
+  const child = spawn('/usr/bin/python3', args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let err = '';
   child.stderr.on('data', (d: Buffer) => {
     if (err.length < 64 * 1024) err += d.toString();

@@ -1,8 +1,10 @@
 """A camera simulator for the RTSP tests: gst-rtsp-server serving /cam from a launch line.
 
 usage: rtsp-camera.py PORT LAUNCH [USER PASS]   (with USER: Digest authentication only)
+CAMERA_TCP_ONLY=1 in the environment: the camera refuses UDP transports (461), as some do.
 Prints "ready" once it listens on 127.0.0.1:PORT.
 """
+import os
 import sys
 import gi
 
@@ -19,6 +21,8 @@ server.set_service(port)
 factory = GstRtspServer.RTSPMediaFactory()
 factory.set_launch(launch)
 factory.set_shared(True)
+if os.environ.get('CAMERA_TCP_ONLY') == '1':
+    factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
 if len(sys.argv) >= 5:
     auth = GstRtspServer.RTSPAuth()
     token = GstRtspServer.RTSPToken()

@@ -52,6 +52,14 @@ export interface ReaderInfo {
   readonly grant?: AccessGrant;
 }
 
+/**
+ * A reader the gateway itself attached (a transcoder making a rendition, a per-stream output such as
+ * the HLS muxer) rather than a client: it does not keep an on-demand source alive.
+ */
+export function isInternalReader(info: ReaderInfo): boolean {
+  return info.protocol === 'transcoder' || info.remoteAddress === 'internal';
+}
+
 export interface ReaderQueueLimits {
   /** Above this backlog the reader skips units until the next keyframe. */
   maxBacklogBytes: number;

@@ -9,6 +9,7 @@
 import type { AccessGrant } from './access.js';
 import { describeError } from './errors.js';
 import type { Logger } from './log.js';
+import { isInternalReader } from './reader.js';
 import type { PublisherInfo, Stream } from './stream.js';
 import type { StreamRegistry } from './stream-registry.js';
 
@@ -62,6 +63,11 @@ export interface SourceView {
   retries: number;
   since: string;
   details?: { [k: string]: string | number | boolean | null };
+}
+
+/** Readers that are clients (not the gateway's own transcoders and muxers). */
+function clientReaders(stream: Stream): number {
+  return stream.readers().filter((r) => !isInternalReader(r)).length;
 }
 
 const RETRY_MIN_MS = 500;
@@ -199,7 +205,7 @@ export class SourceManager {
         this.setState(s, 'live', undefined);
         log.info('source live', { connects: s.connects });
         for (const w of s.waiters.splice(0)) w();
-        if (s.config.onDemand && stream.readerCount === 0) this.linger(s);
+        if (s.config.onDemand && clientReaders(stream) === 0) this.linger(s);
         return stream;
       },
     };
@@ -222,7 +228,7 @@ export class SourceManager {
       this.endStream(s, reason);
       return;
     }
-    if (s.config.onDemand && s.waiters.length === 0 && !(s.stream && s.stream.readerCount > 0)) {
+    if (s.config.onDemand && s.waiters.length === 0 && !(s.stream && clientReaders(s.stream) > 0)) {
       // Nobody is waiting for it any more (the readers that asked gave up): an on-demand source stops.
       this.stop(s, `${reason}; no reader waits for it`);
       s.lastError = reason;
@@ -238,12 +244,13 @@ export class SourceManager {
   private watchReaders(s: Source, stream: Stream): void {
     for (const off of s.offReaders) off();
     s.offReaders = [
-      stream.on('reader-added', () => {
+      stream.on('reader-added', (info) => {
+        if (isInternalReader(info)) return;
         if (s.lingerTimer) clearTimeout(s.lingerTimer);
         s.lingerTimer = null;
       }),
       stream.on('reader-removed', () => {
-        if (s.config.onDemand && stream.readerCount === 0) this.linger(s);
+        if (s.config.onDemand && clientReaders(stream) === 0) this.linger(s);
       }),
       stream.on('end', () => {
         // Ended from outside (idle timeout, API kick): a wanted always-on source reconnects.
@@ -256,7 +263,7 @@ export class SourceManager {
     if (s.lingerTimer) return;
     s.lingerTimer = setTimeout(() => {
       s.lingerTimer = null;
-      if (s.stream && s.stream.readerCount > 0) return;
+      if (s.stream && clientReaders(s.stream) > 0) return;
       this.stop(s, `no reader for ${s.config.lingerMs} ms`);
     }, s.config.lingerMs);
     s.lingerTimer.unref();
