@@ -1,6 +1,7 @@
 /**
  * livegate for the benchmarks: the real Gateway in its own process, with the latency probe on.
- * Talks to the parent over IPC: sends { ready, rtmp, http }; answers 'latency-reset' and 'latency'.
+ * Talks to the parent over IPC: sends { ready, rtmp, http, rtsp }; answers 'latency-reset' and 'latency'.
+ * BENCH_CONFIG (JSON) is merged into the configuration (e.g. `paths` for a pulling gateway).
  */
 import { parseConfig } from '../gateway/src/config/load.js';
 import { setLatencyProbe } from '../gateway/src/core/latency-probe.js';
@@ -16,9 +17,10 @@ setLatencyProbe({
   },
 });
 
-const config = parseConfig({ host: '127.0.0.1', logLevel: 'warn', rtmp: { port: 0 }, http: { port: 0 } });
+const extra = JSON.parse(process.env.BENCH_CONFIG ?? '{}') as object;
+const config = parseConfig({ host: '127.0.0.1', logLevel: 'warn', rtmp: { port: 0 }, http: { port: 0 }, srt: { port: 0 }, rtsp: { port: 0, udpRtpPort: 0, udpRtcpPort: 0 }, webrtc: { udpPort: 0, tcpPort: 0 }, ...extra });
 const gw = await Gateway.start(config, { log: createLogger('warn') });
-process.send!({ ready: true, rtmp: gw.ports.rtmp, http: gw.ports.http });
+process.send!({ ready: true, rtmp: gw.ports.rtmp, http: gw.ports.http, rtsp: gw.ports.rtsp });
 
 process.on('message', (msg: string) => {
   if (msg === 'latency-reset') count = 0;

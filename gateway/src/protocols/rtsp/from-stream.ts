@@ -9,6 +9,7 @@ import type { MediaUnit, StreamMetadata, Track } from '../../core/media-unit.js'
 import type { ReaderSink, StreamStart } from '../../core/reader.js';
 import { buildSenderReport, ntpOf } from '../../format/rtp/rtcp.js';
 import { TIMESCALE } from '../../core/media-unit.js';
+import { latencyProbe } from '../../core/latency-probe.js';
 import { rtspOmits, type RtspTrackOut, type StreamPackets } from './stream-packets.js';
 
 const SENDER_REPORT_INTERVAL_MS = 2000;
@@ -95,6 +96,7 @@ export class RtspReader implements ReaderSink {
     } else {
       for (const p of bytes.packets) this.output.sendUdp(unit.track.id, false, p);
     }
+    latencyProbe()?.record('rtsp', performance.now() - unit.receivedAt);
   }
 
   private senderReport(t: TrackState, rtpTimestamp: number, ticks: number): void {
