@@ -8,6 +8,8 @@
  * namespace with only loopback (`unshare -n`, root). BENCH_CPU_PROF=1 writes a CPU profile.
  * BENCH_WHEP_TCP=1: UDP to the media port is dropped (nftables) and the viewers use ICE-TCP.
  * BENCH_WHEP_WERIFT=1: werift's send path instead of livegate's (for comparison).
+ * BENCH_WHEP_SOURCE=rtsp: the stream is published over RTSP/UDP instead of RTMP (RTSP in → WHEP out);
+ * the latency then runs from the RTP packet that completes a frame to its packets handed to werift.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -45,7 +47,7 @@ function clip(): string {
 
 const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', join(root, 'bench/out')] : [];
 const server = spawn(process.execPath, [...prof, '--import', 'tsx', join(root, 'bench/whep-server.ts')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-const ports = await new Promise<{ rtmp: number; http: number; webrtcUdp: number }>((r) => server.once('message', (m) => r(m as { rtmp: number; http: number; webrtcUdp: number })));
+const ports = await new Promise<{ rtmp: number; http: number; rtsp: number; webrtcUdp: number }>((r) => server.once('message', (m) => r(m as { rtmp: number; http: number; rtsp: number; webrtcUdp: number })));
 const overTcp = process.env.BENCH_WHEP_TCP === '1';
 if (overTcp) {
   for (const args of [['add', 'table', 'inet', 'bench'], ['add chain inet bench input { type filter hook input priority 0; policy accept; }'], ['add', 'rule', 'inet', 'bench', 'input', 'udp', 'dport', String(ports.webrtcUdp), 'drop']]) {
@@ -61,7 +63,8 @@ const ask = <T>(msg: string): Promise<T> =>
     server.once('message', (m) => resolve(m as T));
     server.send(msg);
   });
-const publisher = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', clip(), '-c', 'copy', '-f', 'flv', `rtmp://127.0.0.1:${ports.rtmp}/live/bench`], { stdio: 'ignore' });
+const target = process.env.BENCH_WHEP_SOURCE === 'rtsp' ? ['-f', 'rtsp', '-rtsp_transport', 'udp', `rtsp://127.0.0.1:${ports.rtsp}/live/bench`] : ['-f', 'flv', `rtmp://127.0.0.1:${ports.rtmp}/live/bench`];
+const publisher = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', clip(), '-c', 'copy', ...target], { stdio: 'ignore' });
 await sleep(3000);
 
 type Report = { viewers: number; overTcp: number; packets: number; seconds: number; transcoderCorePercent: number; latency: { [k: string]: { p50: number; p99: number; n: number } } };

@@ -22,10 +22,11 @@ const config = parseConfig({
   logLevel: 'warn',
   rtmp: { port: 0 },
   http: { port: 0 },
+  rtsp: { port: 0, udpRtpPort: 0, udpRtcpPort: 0 },
   webrtc: { additionalHosts: ['127.0.0.1'], udpPort: 0, tcpPort: 0, fastRtp: process.env.BENCH_WHEP_WERIFT !== '1' },
 });
 const gw = await Gateway.start(config, { log: createLogger('warn') });
-process.send!({ rtmp: gw.ports.rtmp, http: gw.ports.http, webrtcUdp: gw.ports.webrtcUdp });
+process.send!({ rtmp: gw.ports.rtmp, http: gw.ports.http, rtsp: gw.ports.rtsp, webrtcUdp: gw.ports.webrtcUdp });
 
 let base = { packets: 0, transcodeMs: 0, at: performance.now() };
 // Packets sent per session, kept after the session ends: a sum over the live sessions alone falls
