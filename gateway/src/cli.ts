@@ -77,6 +77,7 @@ async function main(): Promise<number> {
     if (rtmp !== undefined) lines.push(`  play     rtmp://${host}:${rtmp}/live/cam1`);
     if (srt !== undefined) lines.push(`  play     srt://${host}:${srt}?streamid=read:live/cam1`);
     if (rtsp !== undefined) lines.push(`  play     rtsp://${host}:${rtsp}/live/cam1        (TCP interleaved${gateway.ports.rtspUdp ? ` or UDP ${gateway.ports.rtspUdp.join('/')}` : ''})`);
+    if (gateway.ports.rtsps !== undefined) lines.push(`  rtsps    rtsps://${host}:${gateway.ports.rtsps}/live/cam1       (RTSP over TLS, publish and play)`);
     if (http !== undefined) {
       lines.push(`  play     http://${host}:${http}/live/cam1.flv   (HTTP-FLV)`);
       lines.push(`  play     ws://${host}:${http}/live/cam1.flv     (WS-FLV)`);

@@ -10,7 +10,7 @@ import type { Config } from './config/schema.js';
 import { LivegateError } from './core/errors.js';
 import { createLogger, type Logger } from './core/log.js';
 import { StreamRegistry } from './core/stream-registry.js';
-import { HttpServer } from './http/http-server.js';
+import { HttpServer, readTls } from './http/http-server.js';
 import { WebAssets } from './http/web-assets.js';
 import { FlvServer } from './protocols/flv/flv-server.js';
 import { RtmpServer } from './protocols/rtmp/rtmp-server.js';
@@ -24,7 +24,7 @@ import { SrtSourceDriver } from './protocols/srt/srt-source.js';
 import { SourceManager } from './core/sources.js';
 import { normalizePath } from './core/path.js';
 import { WhepServer } from './protocols/webrtc/whep-server.js';
-import { aacToOpus, opusToAac } from './transcode/renditions.js';
+import { aacToOpus, g711Renditions, opusToAac } from './transcode/renditions.js';
 import { ConfiguredAccess, type AuthOptions } from './auth/access-checker.js';
 import { LifecycleNotifier } from './auth/notifications.js';
 import { WhipServer } from './protocols/webrtc/whip-server.js';
@@ -43,6 +43,8 @@ export interface ListeningPorts {
   https?: number;
   srt?: number;
   rtsp?: number;
+  /** RTSP over TLS (with `http.tls`). */
+  rtsps?: number;
   /** The shared RTSP UDP pair (RTP, RTCP). */
   rtspUdp?: [number, number];
   /** The shared WebRTC media port (UDP) and ICE-TCP port. */
@@ -87,6 +89,8 @@ export class Gateway {
     const s = config.streams;
     this.accessChecker = new ConfiguredAccess(accessOptions(config));
     if (this.accessChecker.open) this.log.warn('no authentication configured: anyone who reaches livegate may publish and read every path (see docs/auth.md)');
+    const aacRendition = { bitrate: config.transcode.aacBitrate, lingerMs: config.transcode.lingerMs, log: this.log };
+    const opusRendition = { bitrate: config.transcode.opusBitrate, decoder: config.transcode.aacDecoder, lingerMs: config.transcode.lingerMs, log: this.log };
     this.registry = new StreamRegistry(
       {
         allowTakeover: s.allowTakeover,
@@ -101,8 +105,9 @@ export class Gateway {
         failureThrottle: config.auth.failures,
         // A stream's audio in the codec a reader plays: once per stream, shared by its readers.
         renditions: [
-          opusToAac({ bitrate: config.transcode.aacBitrate, lingerMs: config.transcode.lingerMs, log: this.log }),
-          aacToOpus({ bitrate: config.transcode.opusBitrate, decoder: config.transcode.aacDecoder, lingerMs: config.transcode.lingerMs, log: this.log }),
+          opusToAac(aacRendition),
+          aacToOpus(opusRendition),
+          ...g711Renditions(aacRendition, opusRendition),
         ],
       },
       this.log,
@@ -185,7 +190,7 @@ export class Gateway {
           jitterBufferMs: config.rtsp.jitterBufferMs,
           realm: config.rtsp.realm,
           announceHost: config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host,
-        })
+        }, config.http.tls ? readTls(config.http.tls) : undefined)
       : null;
     this.sources = new SourceManager(
       this.registry,
@@ -231,6 +236,7 @@ export class Gateway {
     this.accessChecker = access;
     this.registry.setAccess(access);
     this.http?.reloadTls();
+    if (config.http.tls) this.rtsp?.reloadTls(readTls(config.http.tls));
     this.log.info('configuration reloaded', { auth: access.open ? 'open' : config.auth.methods.join(',') });
     if (access.open) this.log.warn('no authentication configured: anyone who reaches livegate may publish and read every path (see docs/auth.md)');
   }
@@ -250,6 +256,7 @@ export class Gateway {
       if (gw.srt) gw.ports.srt = await listen('SRT', config.srt.port, config.host, (p, h) => gw.srt!.listen(p, h));
       if (gw.rtsp) {
         gw.ports.rtsp = await listen('RTSP', config.rtsp.port, config.host, (p, h) => gw.rtsp!.listen(p, h));
+        if (gw.rtsp.hasTls) gw.ports.rtsps = await listen('RTSPS', config.rtsp.tlsPort, config.host, (p, h) => gw.rtsp!.listenSecure(p, h));
         const udp = gw.rtsp.udpPorts;
         if (udp) gw.ports.rtspUdp = [udp.rtp, udp.rtcp];
       }

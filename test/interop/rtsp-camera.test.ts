@@ -1,7 +1,8 @@
 /**
  * Acceptance (issue 15): cameras pulled over RTSP. A camera simulator (gst-rtsp-server, Digest
- * authentication) is pulled on demand: the first WHEP viewer (werift) starts the pull and gets video
- * and sound, an FLV reader gets H264 + AAC, the pull stops a linger after the last reader; killing
+ * authentication, H264 + G.711 µ-law) is pulled on demand: the first WHEP viewer (werift) starts the
+ * pull and gets video and the tone (PCMU → Opus), an FLV reader gets H264 + AAC (PCMU → AAC), an
+ * RTSP player gets PCMU as it came, the pull stops a linger after the last reader; killing
  * and restarting the camera resumes the path for its reader within 5 s; an H265 + AAC camera is
  * pulled always-on over TCP; a camera that refuses UDP, and UDP dropped by nftables, both end up on
  * TCP within 3 s; with 5 % of the UDP packets dropped the stream goes on and the loss is counted.
@@ -18,7 +19,11 @@ import { IN_LOOPBACK_NETNS, runInLoopbackNamespace } from '../helpers/netns.js';
 import { requireTools } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait.js';
 import { whepView } from '../helpers/whep-client.js';
+import { decodeOpus, zeroCrossingHz } from '../helpers/audio.js';
 
+const H264_PCMU =
+  '( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 ! x264enc tune=zerolatency key-int-max=25 ! rtph264pay name=pay0 pt=96 ' +
+  'audiotestsrc is-live=true freq=1000 ! audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay name=pay1 pt=0 )';
 const H264_AAC =
   '( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 ! x264enc tune=zerolatency key-int-max=25 ! rtph264pay name=pay0 pt=96 ' +
   'audiotestsrc is-live=true freq=1000 ! audio/x-raw,rate=48000,channels=1 ! avenc_aac ! rtpmp4gpay name=pay1 pt=97 )';
@@ -53,7 +58,7 @@ if (!IN_LOOPBACK_NETNS) {
 
     before(async () => {
       [cam1, cam2, cam3] = await Promise.all([
-        startCamera(CAM1, H264_AAC, { user: USER, pass: PASS }),
+        startCamera(CAM1, H264_PCMU, { user: USER, pass: PASS }),
         startCamera(18620, H265_AAC),
         startCamera(18630, H264_AAC, undefined, { tcpOnly: true }),
       ]);
@@ -79,7 +84,7 @@ if (!IN_LOOPBACK_NETNS) {
       await Promise.all([cam1?.stop(), cam2?.stop(), cam3?.stop()]);
     });
 
-    test('the first WHEP viewer starts the pull (Digest), plays video and sound; FLV gets H264 + AAC; the pull stops after the last reader', async () => {
+    test('the first WHEP viewer starts the pull (Digest), plays video and the tone; FLV gets H264 + AAC, RTSP PCMU; the pull stops after the last reader', async () => {
       assert.equal((await source('cam/one')).state, 'idle');
       assert.equal(gw.gateway.registry.get('cam/one'), undefined, 'nothing pulled before a reader');
       const viewer = await whepView(`http://127.0.0.1:${gw.httpPort}/cam/one/whep`);
@@ -87,11 +92,16 @@ if (!IN_LOOPBACK_NETNS) {
       const s = await source('cam/one');
       assert.equal(s.state, 'live');
       assert.equal(s.details?.transport, 'udp', 'UDP first');
-      assert.deepEqual(gw.gateway.registry.get('cam/one')!.tracks.map((t) => t.codec).sort(), ['aac', 'h264']);
+      assert.deepEqual(gw.gateway.registry.get('cam/one')!.tracks.map((t) => t.codec).sort(), ['h264', 'pcmu']);
+      // The tone, heard: the viewer's Opus packets decode to a 1 kHz sine.
+      const tone = decodeOpus(viewer.audio.slice(-50).map((p) => ({ data: p.payload, pts: 0, samples: 960 })), 1);
+      assert.ok(Math.abs(zeroCrossingHz(tone, 48000) - 1000) < 50, `tone at ${zeroCrossingHz(tone, 48000).toFixed(0)} Hz`);
       const flv = await probe(gw.httpUrl('cam/one.flv'));
       assert.equal(flv.find((x) => x.codec_type === 'video')?.codec_name, 'h264');
       assert.equal(flv.find((x) => x.codec_type === 'video')?.width, 320);
       assert.equal(flv.find((x) => x.codec_type === 'audio')?.codec_name, 'aac');
+      const rtsp = await probe(gw.rtspUrl('cam/one'));
+      assert.equal(rtsp.find((x) => x.codec_type === 'audio')?.codec_name, 'pcm_mulaw');
       await viewer.stop();
       await waitFor(async () => (await source('cam/one')).state === 'idle', 6000, 'the pull stopped a linger after the last reader');
       assert.equal(gw.gateway.registry.get('cam/one'), undefined);
@@ -103,7 +113,7 @@ if (!IN_LOOPBACK_NETNS) {
       const connects = (await source('cam/one')).connects;
       cam1.child.kill('SIGKILL');
       await cam1.exited;
-      cam1 = await startCamera(CAM1, H264_AAC, { user: USER, pass: PASS });
+      cam1 = await startCamera(CAM1, H264_PCMU, { user: USER, pass: PASS });
       const restarted = performance.now();
       const before = reader.tags.length;
       await waitFor(() => reader.tags.slice(before).filter((t) => t.type === 9 && t.at > restarted).length > 10, 5000, 'video again within 5 s of the restart');

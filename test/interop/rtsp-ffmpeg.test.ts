@@ -1,7 +1,8 @@
 /**
  * Acceptance (issue 15): ffmpeg publishes H264 + AAC over RTSP (TCP, then UDP); ffprobe reads it
  * back over RTSP (TCP and UDP), GStreamer's rtspsrc decodes it (TCP and UDP), and it plays over
- * HTTP-FLV. An RTMP stream plays over RTSP with monotonic timing; H265 + Opus round-trips; refusals
+ * HTTP-FLV. An RTMP stream plays over RTSP with monotonic timing; H265 + Opus round-trips; G.711
+ * A-law reaches RTSP players as it is and FLV/HLS readers as AAC; refusals
  * reach ffmpeg as RTSP statuses; the API shows the sessions with their packet counts.
  */
 import assert from 'node:assert/strict';
@@ -12,6 +13,7 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { rtspsrcDecode } from '../helpers/gstreamer.js';
 import { hasTool, requireTools } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait.js';
+import { makeCert } from '../helpers/tls.js';
 
 function assertAv(streams: ProbeStream[], what: string, width = 640, height = 360): void {
   const video = streams.find((s) => s.codec_type === 'video');
@@ -112,6 +114,34 @@ describe('RTSP publish from ffmpeg → RTSP (ffprobe, GStreamer) / HTTP-FLV play
     await pub.stop();
   });
 
+  test('H264 + G.711 A-law over RTSP: RTSP players get PCMA as it came, FLV and HLS readers AAC made from it', async (t) => {
+    if (!requireTools(t, 'ffmpeg', 'ffprobe')) return;
+    const pub = run('ffmpeg', [
+      '-hide_banner', '-loglevel', 'error', '-re',
+      '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=8000',
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '25', '-c:a', 'pcm_alaw', '-ar', '8000', '-ac', '1',
+      '-f', 'rtsp', '-rtsp_transport', 'tcp', gw.rtspUrl('live/g711'),
+    ]);
+    pubs.push(pub);
+    await waitFor(() => gw.gateway.registry.get('live/g711')?.tracks.length === 2, 15000, 'live/g711 live with two tracks');
+    assert.deepEqual(gw.gateway.registry.get('live/g711')!.tracks.map((x) => x.codec).sort(), ['h264', 'pcma']);
+    const [rtsp, flv, hls] = await Promise.all([probeRtsp(gw.rtspUrl('live/g711'), 'tcp'), probe(gw.httpUrl('live/g711.flv')), probe(gw.httpUrl('live/g711/index.m3u8'))]);
+    assert.equal(rtsp.find((x) => x.codec_type === 'audio')?.codec_name, 'pcm_alaw');
+    assert.equal(rtsp.find((x) => x.codec_type === 'audio')?.sample_rate, '8000');
+    assert.equal(flv.find((x) => x.codec_type === 'audio')?.codec_name, 'aac');
+    assert.equal(hls.find((x) => x.codec_type === 'audio')?.codec_name, 'aac');
+    // The AAC is the tone: decode a second of the FLV audio and count zero crossings.
+    const pcm = await new Promise<Buffer>((resolve, reject) =>
+      execFile('ffmpeg', ['-v', 'error', '-i', gw.httpUrl('live/g711.flv'), '-map', '0:a', '-t', '2', '-f', 's16le', '-ac', '1', '-ar', '48000', '-'], { encoding: 'buffer', timeout: 20_000, maxBuffer: 1 << 22 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    );
+    const samples = new Int16Array(pcm.buffer, pcm.byteOffset, pcm.length >> 1).slice(48000);
+    let crossings = 0;
+    for (let i = 1; i < samples.length; i++) if ((samples[i - 1]! < 0) !== (samples[i]! < 0)) crossings++;
+    const hz = (crossings / 2) / (samples.length / 48000);
+    assert.ok(Math.abs(hz - 1000) < 50, `the AAC carries the 1 kHz tone (${hz.toFixed(0)} Hz)`);
+    await pub.stop();
+  });
+
   test('refusals reach ffmpeg as RTSP statuses: a busy path (409), a path that is not live (404)', async (t) => {
     if (!requireTools(t, 'ffmpeg', 'ffprobe')) return;
     const first = publish(gw.rtspUrl('live/busy'), { format: 'rtsp' });
@@ -122,5 +152,32 @@ describe('RTSP publish from ffmpeg → RTSP (ffprobe, GStreamer) / HTTP-FLV play
     assert.match(second.stderr(), /409|Conflict/, second.stderr());
     await assert.rejects(probeRtsp(gw.rtspUrl('live/nothing-here'), 'tcp'), /404/);
     assert.ok(gw.gateway.registry.get('live/busy'), 'the live stream was not disturbed');
+  });
+});
+
+describe('RTSPS (RTSP over TLS, with http.tls\'s certificate)', { concurrency: false }, () => {
+  let gw: TestGateway;
+
+  before(async () => {
+    if (!hasTool('ffmpeg') && process.env.CI !== 'true') return;
+    gw = await startGateway({ http: { tls: { port: 0, ...makeCert() } }, rtsp: { tlsPort: 0 } });
+  });
+  after(async () => {
+    await gw?.close();
+  });
+
+  test('ffmpeg publishes over rtsps:// (interleaved in TLS); ffprobe reads it back over rtsps://', async (t) => {
+    if (!requireTools(t, 'ffmpeg', 'ffprobe', 'openssl')) return;
+    const port = gw.gateway.ports.rtsps!;
+    assert.ok(port > 0, 'RTSPS listens');
+    const pub = publish(`rtsps://127.0.0.1:${port}/live/secure`, { format: 'rtsp', size: '320x240' });
+    try {
+      await waitFor(() => gw.gateway.registry.get('live/secure')?.tracks.length === 2, 15000, 'published over RTSPS');
+      const streams = await probeRtsp(`rtsps://127.0.0.1:${port}/live/secure`, 'tcp');
+      assert.equal(streams.find((x) => x.codec_type === 'video')?.width, 320);
+      assert.equal(streams.find((x) => x.codec_type === 'audio')?.codec_name, 'aac');
+    } finally {
+      await pub.stop();
+    }
   });
 });

@@ -89,7 +89,8 @@ if (!IN_LOOPBACK_NETNS) {
     const viewers: WhepViewer[] = [];
 
     before(async () => {
-      gw = await spawnGateway({ srt: { enabled: false }, webrtc: { additionalHosts: ['127.0.0.1'] } });
+      // SRT and RTSP's UDP pair off: the process's UDP sockets are then WebRTC's alone.
+      gw = await spawnGateway({ srt: { enabled: false }, rtsp: { udp: false }, webrtc: { additionalHosts: ['127.0.0.1'] } });
     });
     after(async () => {
       await Promise.all(viewers.map((v) => v.kill()));

@@ -238,6 +238,8 @@ export const configSchema = z
         jitterBufferMs: z.number().int().min(0).max(5000).default(100),
         /** The realm of Basic authentication challenges. */
         realm: z.string().min(1).max(64).default('livegate'),
+        /** RTSPS (RTSP over TLS, `rtsps://`) on this TCP port, with `http.tls`'s certificate; served only when `http.tls` is set. */
+        tlsPort: port.default(8322),
       })
       .strict()
       .refine((r) => !r.udp || r.udpRtpPort === 0 || r.udpRtpPort !== r.udpRtcpPort, 'rtsp.udpRtpPort and rtsp.udpRtcpPort must differ')

@@ -7,7 +7,8 @@
 export const TIMESCALE = 90_000;
 
 export type VideoCodec = 'h264' | 'h265' | 'av1' | 'vp8' | 'vp9';
-export type AudioCodec = 'aac' | 'opus' | 'mp3';
+/** `pcmu` / `pcma`: G.711 µ-law / A-law, 8 kHz mono, one byte per sample (RTSP cameras). */
+export type AudioCodec = 'aac' | 'opus' | 'mp3' | 'pcmu' | 'pcma';
 export type Codec = VideoCodec | AudioCodec;
 
 interface TrackBase {
@@ -48,7 +49,8 @@ export type Track = VideoTrack | AudioTrack;
  * Canonical data forms:
  * - h264 / h265: NAL units, each prefixed by a 4-byte big-endian length (AVCC/HVCC form).
  * - av1: low-overhead OBU stream; vp8 / vp9: one frame.
- * - aac: one raw access unit (no ADTS header); opus: one packet; mp3: one frame.
+ * - aac: one raw access unit (no ADTS header); opus: one packet; mp3: one frame; pcmu/pcma: the
+ *   G.711 bytes of one RTP packet (a sample each).
  */
 export interface MediaUnit {
   readonly track: Track;

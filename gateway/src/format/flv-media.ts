@@ -67,7 +67,9 @@ export function flvTagOf(unit: MediaUnit): Buffer {
  * publisher's VP8 goes to WebRTC viewers only); FLV readers leave such a track out.
  */
 export function flvCarries(track: Track): boolean {
-  return !(track.kind === 'video' && track.codec === 'vp8');
+  if (track.kind === 'video') return track.codec !== 'vp8';
+  // G.711 reaches FLV readers as the stream's AAC rendition (browsers' FLV players cannot decode it).
+  return track.codec !== 'pcmu' && track.codec !== 'pcma';
 }
 
 /** Why FLV (and RTMP) readers cannot carry a track, or null when they can (see `flvCarries`). */
@@ -87,6 +89,7 @@ function buildBody(unit: MediaUnit): Buffer {
       data: unit.data,
     });
   }
+  if (track.codec === 'pcmu' || track.codec === 'pcma') throw new UnsupportedError('FLV readers get G.711 as AAC');
   return buildAudioBody({ codec: track.codec, packetType: 'coded-frames', data: unit.data, sampleRate: track.sampleRate, channels: track.channels });
 }
 
@@ -102,7 +105,7 @@ export function sequenceHeaderBodyOf(track: Track): Buffer | null {
       track.codec === 'vp8'
         ? null
         : buildVideoBody({ codec: track.codec, packetType: 'sequence-start', keyframe: true, compositionTimeMs: 0, data: track.config });
-  } else if (track.codec === 'mp3') body = null;
+  } else if (track.codec === 'mp3' || track.codec === 'pcmu' || track.codec === 'pcma') body = null;
   else {
     body = buildAudioBody({ codec: track.codec, packetType: 'sequence-start', data: track.config, sampleRate: track.sampleRate, channels: track.channels });
   }

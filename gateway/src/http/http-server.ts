@@ -244,6 +244,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text + '\n');
 }
 
-function readTls(files: TlsFiles): { cert: Buffer; key: Buffer } {
+/** The certificate and key files of `http.tls` (RTSPS uses them too). */
+export function readTls(files: TlsFiles): { cert: Buffer; key: Buffer } {
   return { cert: readFileSync(files.cert), key: readFileSync(files.key) };
 }

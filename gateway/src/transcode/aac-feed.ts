@@ -1,12 +1,14 @@
 /**
  * The Opus → AAC transcoder of one stream, shared by all its FLV and RTMP readers: a reader of the
- * stream's Opus track that is also a source of AAC units. The first subscriber starts it; it stops
+ * stream's Opus track that is also a source of AAC units. A camera's G.711 goes the same way, made
+ * Opus first in process (AacToOpus.g711: a table lookup, resampling, an Opus encoder), then AAC. The first subscriber starts it; it stops
  * a while after the last one leaves (so that a page reload does not restart it).
  *
  * It keeps the AAC units since the stream's last video keyframe (bounded), so that a reader who
  * joins and is replayed the cached GOP gets that GOP's audio too, not silence until the next one.
  */
-import { makeUnit, type AudioTrack, type MediaUnit, type Track } from '../core/media-unit.js';
+import { makeUnit, type AudioCodec, type AudioTrack, type MediaUnit, type Track } from '../core/media-unit.js';
+import { AacToOpus } from './aac-to-opus.js';
 import type { ReaderHandle, Stream } from '../core/stream.js';
 import type { AudioRendition, RenditionSubscriber, RenditionView } from '../core/rendition.js';
 import type { Logger } from '../core/log.js';
@@ -35,8 +37,9 @@ const FRAME_TICKS = 1920;
 
 /** The Opus → AAC rendition of a stream (see core/rendition.ts). */
 export class AacFeed implements AudioRendition {
-  readonly from = 'opus';
   readonly to = 'aac';
+  /** G.711 sources: the Opus stage in front of the AAC transcoder. */
+  private g711: AacToOpus | null = null;
   private readonly subscribers = new Set<AacFeedSubscriber>();
   private handle: ReaderHandle | null = null;
   private transcoder: OpusToAac | null = null;
@@ -57,6 +60,7 @@ export class AacFeed implements AudioRendition {
   constructor(
     private readonly stream: Stream,
     private readonly options: AacFeedOptions,
+    readonly from: Extract<AudioCodec, 'opus' | 'pcmu' | 'pcma'> = 'opus',
   ) {}
 
   /** The stream's feed now (the stream makes it for the first reader that asks), if any. */
@@ -66,7 +70,7 @@ export class AacFeed implements AudioRendition {
   }
 
   view(): RenditionView {
-    return { from: 'opus', to: 'aac', readers: this.subscribers.size, framesIn: this.framesIn, framesOut: this.framesOut, framesDropped: this.transcoder?.framesDropped ?? 0 };
+    return { from: this.from, to: 'aac', readers: this.subscribers.size, framesIn: this.framesIn, framesOut: this.framesOut, framesDropped: this.transcoder?.framesDropped ?? 0 };
   }
 
   get running(): boolean {
@@ -116,9 +120,9 @@ export class AacFeed implements AudioRendition {
 
   private start(): void {
     // The reader is attached first, so that the cached GOP replayed to it is transcoded too.
-    this.options.log.info('transcoder started', { path: this.stream.path, from: 'opus', to: 'aac' });
+    this.options.log.info('transcoder started', { path: this.stream.path, from: this.from, to: 'aac' });
     this.handle = this.stream.addReader(
-      { id: `transcode-opus-aac/${this.stream.path}`, protocol: 'transcoder', remoteAddress: '' },
+      { id: `transcode-${this.from}-aac/${this.stream.path}`, protocol: 'transcoder', remoteAddress: '' },
       {
         start: (info) => {
           for (const t of info.tracks) this.onTrack(t);
@@ -140,8 +144,16 @@ export class AacFeed implements AudioRendition {
 
   private onTrack(track: Track): void {
     if (track.kind !== 'audio' || this.closed) return;
-    if (track.codec !== 'opus') return this.stop(`audio is ${track.codec} now`);
+    if (track.codec !== this.from) return this.stop(`audio is ${track.codec} now`);
     this.opusTrackId = track.id;
+    if (this.from !== 'opus' && !this.g711) {
+      const law = this.from;
+      this.g711 = AacToOpus.g711(law, {
+        bitrate: 64_000,
+        onPacket: (p) => this.transcoder?.push(p.data, p.pts),
+        onError: (err) => this.stop(`G.711 stage failed: ${err.message}`),
+      });
+    }
     // Opus tracks here are mono or stereo (RFC 7845 mapping family 0); anything else is taken as stereo.
     const channels: 1 | 2 = track.channels === 1 ? 1 : 2;
     if (channels === this.channels) return;
@@ -182,11 +194,12 @@ export class AacFeed implements AudioRendition {
       }
       return;
     }
-    if (unit.track.codec !== 'opus' || !this.transcoder) return;
+    if (unit.track.codec !== this.from || !this.transcoder) return;
     this.framesIn++;
     this.arrivals.push({ pts: unit.pts, receivedAt: unit.receivedAt });
     if (this.arrivals.length > ARRIVALS) this.arrivals.shift();
-    this.transcoder.push(unit.data, unit.pts);
+    if (this.g711) this.g711.push(unit.data, unit.pts);
+    else this.transcoder.push(unit.data, unit.pts);
   }
 
   private onAac(units: AacUnit[]): void {
@@ -231,10 +244,12 @@ export class AacFeed implements AudioRendition {
     const t = this.transcoder;
     this.transcoder = null;
     t?.close();
+    this.g711?.close();
+    this.g711 = null;
     this.recentUnits = [];
     this.options.log.info('transcoder stopped', {
       path: this.stream.path,
-      from: 'opus',
+      from: this.from,
       to: 'aac',
       reason,
       framesIn: this.framesIn,

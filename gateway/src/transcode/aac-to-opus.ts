@@ -8,6 +8,7 @@
  * the RTP hears each sound at the time the AAC said (RTP has no pre-skip to say it otherwise).
  */
 import { TIMESCALE } from '../core/media-unit.js';
+import { decodeG711, G711_RATE, type G711Law } from '../codec/g711.js';
 import { createAacDecoder, decoderConfig, type AacDecoder, type AacDecoderKind } from './aac-decoders.js';
 import { OpusEncoder } from './opus-native.js';
 import { Resampler } from './resampler.js';
@@ -51,7 +52,9 @@ export class AacToOpus {
   private readonly resampler: Resampler;
   private readonly encoder: OpusEncoder;
   /** Input frames waiting for their samples: pts (90 kHz) and samples not yet out. */
-  private readonly inFlight: { pts: number; left: number }[] = [];
+  private readonly inFlight: { pts: number; left: number; total: number }[] = [];
+  /** G.711: a frame's samples are its bytes. */
+  private perByte = false;
   private readonly samplesPerFrame: number;
   /** Interleaved 48 kHz samples waiting for a whole 20 ms frame. */
   private pending = new Float32Array(0);
@@ -61,11 +64,13 @@ export class AacToOpus {
   private readonly lookaheadTicks: number;
   private closed = false;
 
-  private constructor(private readonly options: AacToOpusOptions) {
-    const config = decoderConfig(options.asc);
-    this.inputRate = config.rate;
-    this.channels = Math.min(2, Math.max(1, config.channels));
-    this.samplesPerFrame = config.info.frameLength * (config.info.extensionSampleRate ? 2 : 1);
+  private constructor(
+    private readonly options: Omit<AacToOpusOptions, 'asc'>,
+    input: { rate: number; channels: number; samplesPerFrame: number },
+  ) {
+    this.inputRate = input.rate;
+    this.channels = Math.min(2, Math.max(1, input.channels));
+    this.samplesPerFrame = input.samplesPerFrame;
     this.resampler = new Resampler(this.inputRate, OPUS_RATE, this.channels);
     this.encoder = new OpusEncoder(this.channels === 1 ? 1 : 2, options.bitrate ?? 128_000);
     this.encoder.ctl(OPUS_SET_INBAND_FEC, 1);
@@ -74,8 +79,8 @@ export class AacToOpus {
   }
 
   static async create(options: AacToOpusOptions): Promise<AacToOpus> {
-    const t = new AacToOpus(options);
     const config = decoderConfig(options.asc);
+    const t = new AacToOpus(options, { rate: config.rate, channels: config.channels, samplesPerFrame: config.info.frameLength * (config.info.extensionSampleRate ? 2 : 1) });
     t.decoder = await createAacDecoder(options.decoder ?? 'wasm', config, {
       pcm: (channels) => t.onPcm(channels),
       skipped: () => void t.inFlight.shift(),
@@ -84,12 +89,36 @@ export class AacToOpus {
     return t;
   }
 
-  /** Transcodes one raw AAC access unit with its pts (90 kHz); Opus frames go to `onPacket`. */
-  push(aac: Buffer, pts: number): void {
+  /**
+   * G.711 (8 kHz mono, from RTSP cameras) → Opus through the same resampler, framing and timing: the
+   * "decoder" is a table lookup, synchronous.
+   */
+  static g711(law: G711Law, options: Omit<AacToOpusOptions, 'asc' | 'decoder'>): AacToOpus {
+    const t = new AacToOpus(options, { rate: G711_RATE, channels: 1, samplesPerFrame: 160 });
+    t.perByte = true;
+    t.decoder = {
+      decode: (frame) => {
+        const pcm = decodeG711(law, frame);
+        const f = new Float32Array(pcm.length);
+        for (let i = 0; i < pcm.length; i++) f[i] = pcm[i]! / 32768;
+        t.onPcm([f]);
+      },
+      close: () => {},
+    };
+    return t;
+  }
+
+  /**
+   * Transcodes one input frame (a raw AAC access unit, or the G.711 bytes of one packet) with its pts
+   * (90 kHz); Opus frames go to `onPacket`.
+   */
+  push(frame: Buffer, pts: number): void {
     if (this.closed || !this.decoder) return;
     if (this.inFlight.length >= MAX_IN_FLIGHT) this.inFlight.shift();
-    this.inFlight.push({ pts, left: this.samplesPerFrame });
-    this.decoder.decode(aac);
+    // G.711: one sample per byte, however many the packet holds.
+    const samples = this.perByte ? frame.length : this.samplesPerFrame;
+    this.inFlight.push({ pts, left: samples, total: samples });
+    this.decoder.decode(frame);
   }
 
   /** Decoded samples arrive in input order: their time is that of the frame they came from. */
@@ -98,7 +127,7 @@ export class AacToOpus {
     const frames = planar[0]?.length ?? 0;
     if (frames === 0) return;
     const head = this.inFlight[0];
-    const outputPts = head ? head.pts + ((this.samplesPerFrame - head.left) * TIMESCALE) / this.inputRate : (this.pendingPts ?? 0);
+    const outputPts = head ? head.pts + ((head.total - head.left) * TIMESCALE) / this.inputRate : (this.pendingPts ?? 0);
     let consume = frames;
     while (consume > 0 && this.inFlight.length > 0) {
       const h = this.inFlight[0]!;

@@ -1,9 +1,9 @@
 /**
- * The AAC → Opus transcoder of one stream, shared by all its WebRTC viewers: a reader of the
- * stream's AAC track that is also a source of Opus frames. The first subscriber starts it; it stops
+ * The AAC → Opus (or G.711 → Opus) transcoder of one stream, shared by all its WebRTC viewers: a
+ * reader of the stream's AAC (or PCMU/PCMA) track that is also a source of Opus frames. The first subscriber starts it; it stops
  * a few seconds after the last one leaves (so a page reload does not restart it).
  */
-import { makeUnit, type AudioTrack, type MediaUnit, type Track } from '../core/media-unit.js';
+import { makeUnit, type AudioCodec, type AudioTrack, type MediaUnit, type Track } from '../core/media-unit.js';
 import type { AudioRendition, RenditionSubscriber, RenditionView } from '../core/rendition.js';
 import type { ReaderHandle, Stream } from '../core/stream.js';
 import type { Logger } from '../core/log.js';
@@ -31,7 +31,6 @@ export function opusTrackFor(source: AudioTrack): AudioTrack {
  * arrival of the AAC frame that holds their start, so the latency it adds is seen downstream.
  */
 export class OpusFeed implements AudioRendition {
-  readonly from = 'aac';
   readonly to = 'opus';
   private readonly subscribers = new Set<RenditionSubscriber>();
   /** The Opus track, once the AAC track is known. */
@@ -56,10 +55,12 @@ export class OpusFeed implements AudioRendition {
   constructor(
     private readonly stream: Stream,
     private readonly options: OpusFeedOptions,
+    /** The source codec: AAC, or G.711 from a camera. */
+    readonly from: Extract<AudioCodec, 'aac' | 'pcmu' | 'pcma'> = 'aac',
   ) {}
 
   view(): RenditionView {
-    return { from: 'aac', to: 'opus', readers: this.subscribers.size, framesIn: this.framesIn, framesOut: this.framesOut };
+    return { from: this.from, to: 'opus', readers: this.subscribers.size, framesIn: this.framesIn, framesOut: this.framesOut };
   }
 
   /** Nothing is kept for joiners: a WebRTC viewer's audio starts with its live video. */
@@ -100,17 +101,19 @@ export class OpusFeed implements AudioRendition {
   private start(): void {
     const log = this.options.log;
     this.handle = this.stream.addReader(
-      { id: `transcode-aac-opus/${this.stream.path}`, protocol: 'transcoder', remoteAddress: '' },
+      { id: `transcode-${this.from}-opus/${this.stream.path}`, protocol: 'transcoder', remoteAddress: '' },
       {
         start: (info) => {
-          const aac = info.tracks.find((t): t is AudioTrack => t.kind === 'audio' && t.codec === 'aac');
-          if (aac?.config) this.configure(aac.config);
+          const source = info.tracks.find((t): t is AudioTrack => t.kind === 'audio' && t.codec === this.from);
+          const key = this.keyOf(source);
+          if (key) this.configure(key);
         },
         trackUpdate: (track: Track) => {
-          if (track.kind === 'audio' && track.codec === 'aac' && track.config) this.configure(track.config);
+          const key = track.kind === 'audio' && track.codec === this.from ? this.keyOf(track) : null;
+          if (key) this.configure(key);
         },
         unit: (unit) => {
-          if (unit.track.kind === 'audio' && unit.track.codec === 'aac') this.onAac(unit);
+          if (unit.track.kind === 'audio' && unit.track.codec === this.from) this.onAac(unit);
         },
         metadata: () => {},
         end: () => this.stop('stream ended'),
@@ -118,12 +121,19 @@ export class OpusFeed implements AudioRendition {
         drop: (reason) => this.stop(reason),
       },
     );
-    log.info('transcoder started', { path: this.stream.path, from: 'aac', to: 'opus' });
+    log.info('transcoder started', { path: this.stream.path, from: this.from, to: 'opus' });
+  }
+
+  /** What a new transcoder is made for: AAC's AudioSpecificConfig; G.711 has none (its law is the key). */
+  private keyOf(track: AudioTrack | undefined): Buffer | null {
+    if (!track) return null;
+    if (this.from === 'aac') return track.config;
+    return Buffer.from(this.from);
   }
 
   private configure(asc: Buffer): void {
     if (this.asc?.equals(asc)) return;
-    const source = this.stream.tracks.find((t): t is AudioTrack => t.kind === 'audio' && t.codec === 'aac');
+    const source = this.stream.tracks.find((t): t is AudioTrack => t.kind === 'audio' && t.codec === this.from);
     if (source) {
       this.track = opusTrackFor(source);
       for (const s of this.subscribers) s.track(this.track);
@@ -131,15 +141,15 @@ export class OpusFeed implements AudioRendition {
     this.asc = asc;
     this.transcoder?.close();
     this.transcoder = null;
-    const creating = AacToOpus.create({
-      asc,
-      bitrate: this.options.bitrate,
-      decoder: this.options.decoder,
-      onPacket: (p) => this.onOpus(p),
-      onError: (err) => {
-        if (this.creating === creating) this.stop(`transcoder failed: ${err.message}`);
-      },
-    }).then(
+    const onError = (err: Error): void => {
+      if (this.creating === creating) this.stop(`transcoder failed: ${err.message}`);
+    };
+    const from = this.from;
+    const creating: Promise<void> = (
+      from === 'aac'
+        ? AacToOpus.create({ asc, bitrate: this.options.bitrate, decoder: this.options.decoder, onPacket: (p) => this.onOpus(p), onError })
+        : Promise.resolve(AacToOpus.g711(from, { bitrate: Math.min(this.options.bitrate, 64_000), onPacket: (p) => this.onOpus(p), onError }))
+    ).then(
       (t) => {
         if (this.closed || this.creating !== creating) return t.close();
         this.transcoder = t;

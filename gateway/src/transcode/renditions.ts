@@ -1,6 +1,6 @@
 /**
  * The renditions livegate can make, for the registry (see core/rendition.ts): Opus → AAC for FLV and
- * RTMP players, AAC → Opus for WebRTC viewers. The gateway gives these to the StreamRegistry at
+ * RTMP players, AAC → Opus for WebRTC viewers, and a camera's G.711 (PCMU/PCMA) → AAC and → Opus. The gateway gives these to the StreamRegistry at
  * start; readers only say which codecs they play.
  */
 import type { AudioTrack, StreamMetadata } from '../core/media-unit.js';
@@ -76,4 +76,12 @@ export function aacToOpus(options: AacToOpusOptions): RenditionMaker {
     make: (stream) => new OpusFeed(stream, options),
     placeholder: opusTrackFor,
   };
+}
+
+/** G.711 (PCMU and PCMA from RTSP cameras) → AAC for FLV, RTMP and HLS readers, and → Opus for WebRTC viewers. */
+export function g711Renditions(aac: OpusToAacOptions, opus: AacToOpusOptions): RenditionMaker[] {
+  return (['pcmu', 'pcma'] as const).flatMap((law): RenditionMaker[] => [
+    { from: law, to: 'aac', make: (stream) => new AacFeed(stream, aac, law), placeholder: aacPlaceholderFor, metadata: aacMetadata },
+    { from: law, to: 'opus', make: (stream) => new OpusFeed(stream, opus, law), placeholder: opusTrackFor },
+  ]);
 }

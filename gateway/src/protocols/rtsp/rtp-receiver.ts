@@ -14,6 +14,7 @@ import type { LogFields } from '../../core/log.js';
 import { makeUnit, type MediaUnit, type Track } from '../../core/media-unit.js';
 import type { RtspMedia } from '../../format/sdp-rtsp.js';
 import { AacHbrDepacketizer } from '../../format/rtp/aac-hbr.js';
+import { LatmDepacketizer, latmAudioSpecificConfig } from '../../format/rtp/mp4a-latm.js';
 import { H264Depacketizer } from '../../format/rtp/h264-depacketizer.js';
 import { H265Depacketizer } from '../../format/rtp/h265.js';
 import { JitterBuffer, type Released } from '../../format/rtp/jitter-buffer.js';
@@ -42,7 +43,7 @@ interface Depacketizer {
 }
 
 /** The encodings livegate reads from RTSP (RTP payload format names as SDP writes them). */
-export const RTSP_INGEST_CODECS = ['H264', 'H265', 'MPEG4-GENERIC', 'OPUS'] as const;
+export const RTSP_INGEST_CODECS = ['H264', 'H265', 'MPEG4-GENERIC', 'MP4A-LATM', 'OPUS', 'PCMU', 'PCMA'] as const;
 
 /** Why a media section cannot be read, or null when it can. */
 export function unreadable(media: RtspMedia): string | null {
@@ -52,6 +53,15 @@ export function unreadable(media: RtspMedia): string | null {
     if (mode !== 'aac-hbr') return `mpeg4-generic mode "${media.fmtp['mode'] ?? ''}" is not supported (AAC-hbr is)`;
     if (!media.fmtp['config']) return 'mpeg4-generic without config';
   }
+  if (media.codec === 'MP4A-LATM') {
+    if ((media.fmtp['cpresent'] ?? '1') !== '0') return 'MP4A-LATM with the configuration in-band (cpresent=1) is not supported';
+    try {
+      latmAudioSpecificConfig(Buffer.from(media.fmtp['config'] ?? '', 'hex'));
+    } catch (err) {
+      return describeError(err);
+    }
+  }
+  if ((media.codec === 'PCMU' || media.codec === 'PCMA') && (media.clockRate !== 8000 || media.channels !== 1)) return `${media.codec} at ${media.clockRate} Hz × ${media.channels} (8 kHz mono is)`;
   return null;
 }
 
@@ -206,6 +216,15 @@ export class RtpReceiver {
           push: (payload, timestamp, marker, afterLoss) => hbr.push(payload, timestamp, marker, afterLoss).map((au) => ({ data: au.data, timestamp: au.timestamp, keyframe: true })),
         };
       }
+      case 'MP4A-LATM': {
+        const config = latmAudioSpecificConfig(Buffer.from(m.fmtp['config'] ?? '', 'hex'));
+        const asc = parseAudioSpecificConfig(config);
+        this.track = { kind: 'audio', id, codec: 'aac', config, sampleRate: asc.sampleRate, channels: asc.channels, codecString: aacCodecString(asc) };
+        const latm = new LatmDepacketizer();
+        return {
+          push: (payload, timestamp, marker, afterLoss) => latm.push(payload, timestamp, marker, afterLoss).map((au) => ({ data: au.data, timestamp: au.timestamp, keyframe: true })),
+        };
+      }
       case 'OPUS': {
         const channels = m.channels === 2 || m.fmtp['sprop-stereo'] === '1' ? 2 : 1;
         this.track = { kind: 'audio', id, codec: 'opus', config: buildOpusHead(channels), sampleRate: OPUS_RATE, channels, codecString: 'opus' };
@@ -219,6 +238,12 @@ export class RtpReceiver {
             return [{ data: payload, timestamp, keyframe: true }];
           },
         };
+      }
+      case 'PCMU':
+      case 'PCMA': {
+        const codec = m.codec === 'PCMU' ? 'pcmu' : 'pcma';
+        this.track = { kind: 'audio', id, codec, config: null, sampleRate: 8000, channels: 1, codecString: codec };
+        return { push: (payload, timestamp) => (payload.length > 0 ? [{ data: payload, timestamp, keyframe: true }] : []) };
       }
       default:
         throw new Error(`RtpReceiver for ${m.codec}: check unreadable() first`);

@@ -456,7 +456,7 @@ export class RtspConnection {
     this.afterResponse = () => {
       if (this.closed || !this.sessions.has(session.id)) return;
       try {
-        session.handle = stream.addReader({ id: `${this.id}/${session.id}`, protocol: 'rtsp', remoteAddress: this.remote, query, grant: session.grant }, reader, { audio: ['aac', 'opus'] });
+        session.handle = stream.addReader({ id: `${this.id}/${session.id}`, protocol: 'rtsp', remoteAddress: this.remote, query, grant: session.grant }, reader, { audio: ['aac', 'opus', 'pcmu', 'pcma'] });
       } catch (err) {
         this.endSession(session, describeError(err));
         return;

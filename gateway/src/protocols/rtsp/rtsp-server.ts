@@ -3,7 +3,8 @@
  * shared UDP pair, the table of sessions and their timeout. Each connection's work is in
  * rtsp-connection.ts; media goes to and from the core through rtp-receiver.ts and from-stream.ts.
  */
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer } from 'node:tls';
 import type { Logger } from '../../core/log.js';
 import type { StreamRegistry } from '../../core/stream-registry.js';
 import { listen } from '../../net/listen.js';
@@ -61,6 +62,8 @@ const TICK_MS = 1000;
 
 export class RtspServer implements RtspServerContext {
   private readonly server: Server;
+  /** RTSPS: the same protocol over TLS (null without a certificate). */
+  private readonly secureServer: TlsServer | null;
   private readonly connections = new Set<RtspConnection>();
   private readonly sessionTable = new Map<string, { session: RtspSession; conn: RtspConnection }>();
   readonly udp: RtspUdpPair | null;
@@ -72,9 +75,10 @@ export class RtspServer implements RtspServerContext {
     readonly registry: StreamRegistry,
     readonly log: Logger,
     readonly options: RtspServerOptions,
+    tls?: SecureContextOptions,
   ) {
     this.udp = options.udp ? new RtspUdpPair(log) : null;
-    this.server = createServer({ noDelay: true }, (socket) => {
+    const accept = (socket: Socket): void => {
       if (this.connections.size >= options.maxConnections) {
         this.refusedConnections++;
         socket.destroy();
@@ -82,8 +86,11 @@ export class RtspServer implements RtspServerContext {
       }
       const conn = new RtspConnection(socket, this, (c) => this.connections.delete(c));
       this.connections.add(conn);
-    });
+    };
+    this.server = createServer({ noDelay: true }, accept);
     this.server.on('error', (err) => log.error('rtsp server error', { reason: err.message }));
+    this.secureServer = tls ? createTlsServer({ ...tls, handshakeTimeout: options.requestTimeoutMs }, accept) : null;
+    this.secureServer?.on('tlsClientError', (err) => log.debug('rtsps handshake failed', { reason: err.message }));
     this.timer = setInterval(() => this.expire(), TICK_MS);
     this.timer.unref();
   }
@@ -92,6 +99,21 @@ export class RtspServer implements RtspServerContext {
     const bound = await listen(this.server, port, host);
     await this.udp?.listen(this.options.udpRtpPort, this.options.udpRtcpPort, host);
     return bound;
+  }
+
+  /** Starts RTSPS on `port` (when a certificate was given). */
+  listenSecure(port: number, host: string): Promise<number> {
+    if (!this.secureServer) throw new Error('no TLS configured');
+    return listen(this.secureServer, port, host);
+  }
+
+  get hasTls(): boolean {
+    return this.secureServer !== null;
+  }
+
+  /** A new certificate for new RTSPS connections (SIGHUP). */
+  reloadTls(tls: SecureContextOptions): void {
+    this.secureServer?.setSecureContext(tls);
   }
 
   get udpPorts(): { rtp: number; rtcp: number } | null {
@@ -149,6 +171,7 @@ export class RtspServer implements RtspServerContext {
     clearInterval(this.timer);
     for (const c of [...this.connections]) c.close('server shutting down', 'shutdown');
     this.udp?.close();
+    this.secureServer?.close();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }

@@ -51,7 +51,7 @@ export interface RtspTrackOut {
 
 /** Why RTSP cannot carry a track, or null. */
 export function rtspOmits(track: Track): string | null {
-  if (track.codec === 'h264' || track.codec === 'h265' || track.codec === 'opus') return null;
+  if (track.codec === 'h264' || track.codec === 'h265' || track.codec === 'opus' || track.codec === 'pcmu' || track.codec === 'pcma') return null;
   if (track.codec === 'aac') return track.config ? null : 'AAC without an AudioSpecificConfig';
   return `RTSP output does not carry ${track.codec}`;
 }
@@ -93,6 +93,13 @@ function mediaSection(track: Track, pt: number, control: string): string | null 
       lines.push(`m=audio 0 RTP/AVP ${pt}`, `a=rtpmap:${pt} MPEG4-GENERIC/${track.sampleRate}/${track.channels}`);
       lines.push(`a=fmtp:${pt} ${AAC_HBR_FMTP};config=${track.config.toString('hex')}`);
       break;
+    case 'pcmu':
+    case 'pcma': {
+      // Static payload types 0 and 8 (RFC 3551).
+      const n = track.codec === 'pcmu' ? 0 : 8;
+      lines.push(`m=audio 0 RTP/AVP ${n}`, `a=rtpmap:${n} ${track.codec.toUpperCase()}/8000`);
+      break;
+    }
     case 'opus':
       lines.push(`m=audio 0 RTP/AVP ${pt}`, `a=rtpmap:${pt} opus/48000/2`);
       if (track.channels === 2) lines.push(`a=fmtp:${pt} sprop-stereo=1`);
@@ -139,7 +146,7 @@ export class StreamPackets {
   trackOut(track: Track): RtspTrackOut | null {
     const have = this.tracks.get(track.id);
     if (have && have.codec === track.codec) return have;
-    const pt = 96 + (track.id % 32);
+    const pt = track.codec === 'pcmu' ? 0 : track.codec === 'pcma' ? 8 : 96 + (track.id % 32);
     const control = `trackID=${track.id}`;
     const sdp = mediaSection(track, pt, control);
     if (!sdp) return null;
@@ -148,7 +155,7 @@ export class StreamPackets {
       index: have?.index ?? this.nextIndex++,
       control,
       payloadType: pt,
-      clockRate: track.kind === 'video' ? 90_000 : track.codec === 'opus' ? 48_000 : track.sampleRate,
+      clockRate: track.kind === 'video' ? 90_000 : track.codec === 'opus' ? 48_000 : track.codec === 'pcmu' || track.codec === 'pcma' ? 8000 : track.sampleRate,
       ssrc: randomInt(1, 2 ** 32 - 1),
       codec: track.codec,
       sdp,
@@ -207,6 +214,8 @@ export class StreamPackets {
         payloads[payloads.length - 1]!.marker = true;
         break;
       case 'opus':
+      case 'pcmu':
+      case 'pcma':
         payloads = [{ payload: unit.data, marker: true }];
         break;
       default:

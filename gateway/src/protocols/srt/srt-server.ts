@@ -90,7 +90,8 @@ interface Session {
  * The stream's MPEG-TS muxer, shared by its SRT readers: each unit muxed once, its 1316-byte payloads
  * sent to every reader. Stopped with the last SRT reader (a new one starts its continuity afresh).
  */
-const TS_MUX: OutputKind<TsMuxReader> = { name: 'srt-mux', make: () => new TsMuxReader(), lingerMs: 0 };
+/** MPEG-TS carries AAC, Opus and MP3: a camera's G.711 reaches SRT readers as the stream's AAC rendition. */
+const TS_MUX: OutputKind<TsMuxReader> = { name: 'srt-mux', make: () => new TsMuxReader(), lingerMs: 0, wants: { audio: ['aac', 'opus', 'mp3'] } };
 
 /** Timer period while a connection sends media (a reader): the sender's pacing is built on it (CREDIT_US). */
 const TICK_MS = 5;
