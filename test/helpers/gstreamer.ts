@@ -9,33 +9,30 @@ export interface GstResult {
   output: string;
 }
 
-/** Runs gst-launch-1.0 until it ends (EOS after the sinks' num-buffers) or `timeoutMs`. */
-export function gstLaunch(pipeline: string[], timeoutMs = 20_000): Promise<GstResult> {
+const PLAY_SCRIPT = fileURLToPath(new URL('./rtsp-play.py', import.meta.url));
+
+/**
+ * GStreamer `rtspsrc` plays `url` over `protocols` and decodes `videoFrames` video frames (H264 or
+ * H265) and `audioBuffers` audio buffers (decodebin); exit code 0 means both counts were reached.
+ * A small Python program (rtsp-play.py) links each pad by its media, whatever order they come in,
+ * which gst-launch's delayed linking cannot promise.
+ */
+export function rtspsrcDecode(url: string, o: { protocols: 'tcp' | 'udp'; videoFrames: number; audioBuffers?: number; timeoutMs?: number }): Promise<GstResult> {
   return new Promise((resolve) => {
-    const child = spawn('gst-launch-1.0', ['-e', ...pipeline], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const seconds = Math.ceil((o.timeoutMs ?? 20_000) / 1000);
+    const child = spawn('/usr/bin/python3', [PLAY_SCRIPT, url, o.protocols, String(o.videoFrames), String(o.audioBuffers ?? 0), String(seconds)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const add = (d: Buffer): void => {
       if (output.length < 64 * 1024) output += d.toString();
     };
     child.stdout.on('data', add);
     child.stderr.on('data', add);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 5) * 1000);
     child.on('exit', (code) => {
       clearTimeout(timer);
       resolve({ code, output });
     });
   });
-}
-
-/**
- * GStreamer `rtspsrc` plays `url` over `protocols` and decodes `videoFrames` H264 frames (and
- * `audioBuffers` AAC buffers when asked); exit code 0 means every sink got its count.
- */
-export function rtspsrcDecode(url: string, o: { protocols: 'tcp' | 'udp'; videoFrames: number; audioBuffers?: number; timeoutMs?: number }): Promise<GstResult> {
-  const p = ['rtspsrc', `location=${url}`, `protocols=${o.protocols}`, 'latency=200', 'name=s'];
-  p.push('s.', '!', 'application/x-rtp,media=video', '!', 'rtph264depay', '!', 'h264parse', '!', 'avdec_h264', '!', 'fakesink', `num-buffers=${o.videoFrames}`);
-  if (o.audioBuffers) p.push('s.', '!', 'application/x-rtp,media=audio', '!', 'rtpmp4gdepay', '!', 'aacparse', '!', 'avdec_aac', '!', 'fakesink', `num-buffers=${o.audioBuffers}`);
-  return gstLaunch(p, o.timeoutMs);
 }
 
 const CAMERA_SCRIPT = fileURLToPath(new URL('./rtsp-camera.py', import.meta.url));

@@ -142,6 +142,26 @@ describe('RTSP publish from ffmpeg → RTSP (ffprobe, GStreamer) / HTTP-FLV play
     await pub.stop();
   });
 
+  test('B-frames over RTSP (which carries no decode times): FLV and RTSP readers decode 5 s without timestamp warnings', async (t) => {
+    if (!requireTools(t, 'ffmpeg', 'ffprobe')) return;
+    const pub = run('ffmpeg', [
+      '-hide_banner', '-loglevel', 'error', '-re',
+      '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30', '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=48000',
+      '-c:v', 'libx264', '-preset', 'veryfast', '-bf', '3', '-g', '30', '-c:a', 'aac',
+      '-f', 'rtsp', '-rtsp_transport', 'tcp', gw.rtspUrl('live/bframes'),
+    ]);
+    pubs.push(pub);
+    await waitFor(() => gw.gateway.registry.get('live/bframes')?.tracks.length === 2, 15000, 'live/bframes live');
+    const decode = (url: string, extra: string[] = []) => run('ffmpeg', ['-hide_banner', '-loglevel', 'warning', ...extra, '-i', url, '-t', '5', '-f', 'null', '-']);
+    const [flv, rtsp] = [decode(gw.httpUrl('live/bframes.flv')), decode(gw.rtspUrl('live/bframes'), ['-rtsp_transport', 'tcp'])];
+    assert.deepEqual(await Promise.all([flv.exited, rtsp.exited]), [0, 0]);
+    assert.doesNotMatch(flv.stderr(), /dts|out of order|non.?monoton/i, flv.stderr());
+    assert.doesNotMatch(rtsp.stderr(), /dts|out of order|non.?monoton/i, rtsp.stderr());
+    const units = gw.gateway.registry.get('live/bframes')!;
+    assert.equal(units.videoReordered, true, 'the stream knows it has B-frames (WebRTC players refuse them clearly)');
+    await pub.stop();
+  });
+
   test('refusals reach ffmpeg as RTSP statuses: a busy path (409), a path that is not live (404)', async (t) => {
     if (!requireTools(t, 'ffmpeg', 'ffprobe')) return;
     const first = publish(gw.rtspUrl('live/busy'), { format: 'rtsp' });

@@ -96,6 +96,57 @@ export interface SpsInfo {
   frameMbsOnly: boolean;
   width: number;
   height: number;
+  /**
+   * VUI max_num_reorder_frames: how many frames may come before one that is shown earlier (0: no
+   * B-frames in presentation-order-changing use). Undefined when the SPS does not say (no VUI or no
+   * bitstream restriction); Baseline profile (66) cannot reorder, so it is 0 there.
+   */
+  maxReorderFrames?: number;
+}
+
+/** hrd_parameters() (E.1.2), skipped. */
+function skipHrd(r: BitReader): void {
+  const count = r.readUE() + 1;
+  if (count > 32) throw new ParseError(`cpb_cnt ${count}`);
+  r.readBits(8); // bit_rate_scale, cpb_size_scale
+  for (let i = 0; i < count; i++) {
+    r.readUE();
+    r.readUE();
+    r.readBit();
+  }
+  r.readBits(20); // four 5-bit lengths
+}
+
+/** vui_parameters() (E.1.1) up to max_num_reorder_frames, or undefined when it is not there. */
+function reorderFromVui(r: BitReader): number | undefined {
+  if (r.readBit()) {
+    if (r.readBits(8) === 255) r.readBits(32); // sar_width, sar_height
+  }
+  if (r.readBit()) r.readBit(); // overscan
+  if (r.readBit()) {
+    r.readBits(4); // video_format, video_full_range_flag
+    if (r.readBit()) r.readBits(24); // colour description
+  }
+  if (r.readBit()) {
+    r.readUE();
+    r.readUE();
+  }
+  if (r.readBit()) {
+    r.readBits(32);
+    r.readBits(32);
+    r.readBit();
+  }
+  const nal = r.readBit();
+  if (nal) skipHrd(r);
+  const vcl = r.readBit();
+  if (vcl) skipHrd(r);
+  if (nal || vcl) r.readBit(); // low_delay_hrd_flag
+  r.readBit(); // pic_struct_present_flag
+  if (!r.readBit()) return undefined;
+  r.readBit(); // motion_vectors_over_pic_boundaries_flag
+  for (let i = 0; i < 4; i++) r.readUE();
+  const reorder = r.readUE();
+  return reorder <= 16 ? reorder : undefined;
 }
 
 function skipScalingList(r: BitReader, size: number): void {
@@ -173,7 +224,15 @@ export function parseSps(nal: Buffer): SpsInfo {
   const width = widthMbs * 16 - cropUnitX * (cropLeft + cropRight);
   const height = (frameMbsOnly ? 1 : 2) * heightMapUnits * 16 - cropUnitY * (cropTop + cropBottom);
   if (width <= 0 || height <= 0 || width > 16384 || height > 16384) throw new ParseError(`SPS size ${width}x${height}`);
-  return { profileIdc, constraintFlags, levelIdc, spsId, chromaFormatIdc, bitDepthLuma, bitDepthChroma, frameMbsOnly, width, height };
+  let maxReorderFrames: number | undefined = profileIdc === 66 ? 0 : undefined;
+  try {
+    if (r.readBit()) maxReorderFrames = reorderFromVui(r) ?? maxReorderFrames;
+  } catch {
+    // A VUI cut short says nothing about reordering; the size above stands.
+  }
+  const info: SpsInfo = { profileIdc, constraintFlags, levelIdc, spsId, chromaFormatIdc, bitDepthLuma, bitDepthChroma, frameMbsOnly, width, height };
+  if (maxReorderFrames !== undefined) info.maxReorderFrames = maxReorderFrames;
+  return info;
 }
 
 /** RFC 6381 codec string, e.g. "avc1.64001f". */

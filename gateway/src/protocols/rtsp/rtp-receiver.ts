@@ -17,6 +17,7 @@ import { AacHbrDepacketizer } from '../../format/rtp/aac-hbr.js';
 import { LatmDepacketizer, latmAudioSpecificConfig } from '../../format/rtp/mp4a-latm.js';
 import { H264Depacketizer } from '../../format/rtp/h264-depacketizer.js';
 import { H265Depacketizer } from '../../format/rtp/h265.js';
+import { DecodeTimes } from '../../format/rtp/decode-times.js';
 import { JitterBuffer, type Released } from '../../format/rtp/jitter-buffer.js';
 import type { RtpPacket } from '../../format/rtp/rtp-packet.js';
 import type { RtpTimeline, RtpTrackClock } from '../../format/rtp/rtp-clock.js';
@@ -66,6 +67,11 @@ export function unreadable(media: RtspMedia): string | null {
 }
 
 const MAX_HELD_PACKETS = 512;
+/**
+ * Added to every time of an RTP source: the decode times of the first frames of a video with
+ * B-frames lie a little before its first presentation time (see DecodeTimes), never below 0.
+ */
+const TIMELINE_HEADROOM = 24_000;
 
 export class RtpReceiver {
   private readonly jitter: JitterBuffer<RtpPacket>;
@@ -76,6 +82,8 @@ export class RtpReceiver {
   private sps: Buffer | null = null;
   private pps: Buffer | null = null;
   private ssrc: number | null = null;
+  /** Video: decode times from presentation times (RTP carries only the latter). */
+  private readonly decode: DecodeTimes | null;
   /** Counters for the API. */
   packets = 0;
   bytes = 0;
@@ -97,6 +105,7 @@ export class RtpReceiver {
     this.codec = media.codec;
     this.jitter = new JitterBuffer<RtpPacket>({ maxWaitMs: jitterBufferMs, maxPackets: MAX_HELD_PACKETS });
     this.clock = timeline.track(media.clockRate);
+    this.decode = media.codec === 'H264' || media.codec === 'H265' ? new DecodeTimes() : null;
     this.depacketizer = this.makeDepacketizer();
   }
 
@@ -124,6 +133,7 @@ export class RtpReceiver {
         this.events.warn('RTSP source changed SSRC', { codec: this.codec, from: this.ssrc, to: packet.ssrc });
         this.deliver(this.jitter.reset(), now);
         this.clock.reset();
+        this.decode?.reset();
         this.lastTransit = null;
       }
       this.ssrc = packet.ssrc;
@@ -178,9 +188,10 @@ export class RtpReceiver {
     if (frame.sps || frame.pps || frame.vps) this.parameterSets(frame);
     const track = this.track;
     if (!track) return;
-    const ticks = this.clock.toTicks(frame.timestamp, now);
+    const pts = this.clock.toTicks(frame.timestamp, now) + TIMELINE_HEADROOM;
+    const dts = this.decode ? this.decode.next(pts) : pts;
     this.units++;
-    this.events.unit(makeUnit(track, ticks, ticks, frame.keyframe, frame.data, now));
+    this.events.unit(makeUnit(track, dts, pts, frame.keyframe, frame.data, now));
   }
 
   private makeDepacketizer(): Depacketizer {
@@ -269,6 +280,7 @@ export class RtpReceiver {
     try {
       if (this.codec === 'H264' && this.sps && this.pps) {
         const info = parseSps(this.sps);
+        if (info.maxReorderFrames !== undefined) this.decode?.setDepth(info.maxReorderFrames);
         this.track = { kind: 'video', id, codec: 'h264', config: buildAvcC({ sps: [this.sps], pps: [this.pps] }), width: info.width, height: info.height, codecString: avcCodecString(info) };
       } else if (this.codec === 'H265' && this.vps && this.sps && this.pps) {
         const info = parseH265Sps(this.sps);
