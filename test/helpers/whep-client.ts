@@ -1,5 +1,5 @@
 /** A werift WHEP viewer for tests (run inside a loopback-only namespace: see netns.ts). */
-import { RTCPeerConnection, useH264, useOPUS, type RtpPacket } from 'werift';
+import { RTCPeerConnection, RTCRtpCodecParameters, useH264, useOPUS, type RtpPacket } from 'werift';
 
 export interface WhepViewer {
   pc: RTCPeerConnection;
@@ -17,7 +17,11 @@ export interface WhepViewer {
   kill(): Promise<void>;
 }
 
-export async function whepView(endpoint: string, options: { keepPackets?: boolean; inboundLossPercent?: number } = {}): Promise<WhepViewer> {
+/**
+ * `withG711`: the offer has PCMU and PCMA after Opus, as a browser's does (a G.711 stream's audio then
+ * comes as PCMU/PCMA).
+ */
+export async function whepView(endpoint: string, options: { keepPackets?: boolean; inboundLossPercent?: number; withG711?: boolean } = {}): Promise<WhepViewer> {
   const keep = options.keepPackets ?? true;
   const pc = new RTCPeerConnection({
     iceServers: [],
@@ -27,7 +31,15 @@ export async function whepView(endpoint: string, options: { keepPackets?: boolea
     bundlePolicy: 'max-bundle',
     // The namespace has only loopback, which werift leaves out of its host candidates.
     iceAdditionalHostAddresses: ['127.0.0.1'],
-    codecs: { video: [useH264()], audio: [useOPUS()] },
+    codecs: {
+      video: [useH264()],
+      audio: [
+        useOPUS(),
+        ...(options.withG711
+          ? [new RTCRtpCodecParameters({ mimeType: 'audio/PCMU', clockRate: 8000, channels: 1, payloadType: 0 }), new RTCRtpCodecParameters({ mimeType: 'audio/PCMA', clockRate: 8000, channels: 1, payloadType: 8 })]
+          : []),
+      ],
+    },
     // werift 0.25 drops an inbound packet when loss/100 < random(), i.e. it keeps `loss` percent:
     // to lose 5 %, pass 95.
     ...(options.inboundLossPercent ? { debug: { inboundPacketLoss: 100 - options.inboundLossPercent } } : {}),

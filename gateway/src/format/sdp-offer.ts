@@ -72,6 +72,11 @@ export function hasH264Mode1(m: OfferedMedia): boolean {
   return m.codecs.some((c) => c.name === 'H264' && c.fmtp['packetization-mode'] === '1');
 }
 
+/** The offer's audio has this G.711 law at 8 kHz (browsers always offer PCMU and PCMA). */
+export function hasG711(m: OfferedMedia, law: 'pcmu' | 'pcma'): boolean {
+  return m.codecs.some((c) => c.name === law.toUpperCase() && c.clockRate === 8000);
+}
+
 export function hasOpus(m: OfferedMedia): boolean {
   return m.codecs.some((c) => c.name === 'OPUS' && c.clockRate === 48000);
 }

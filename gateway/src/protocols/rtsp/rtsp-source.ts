@@ -36,14 +36,23 @@ type Transport = 'udp' | 'tcp';
 
 class NoUdp extends Error {}
 
+/** Most cameras remembered as TCP-only by one driver. */
+const MAX_PREFER_TCP = 10_000;
+
 const REPORT_INTERVAL_MS = 5000;
 
 export class RtspSourceDriver implements SourceDriver {
   readonly schemes = ['rtsp:', 'rtsps:'] as const;
+  /**
+   * Cameras (by URL) that gave no UDP: their later connections (reconnects, the next on-demand start)
+   * go straight to TCP.
+   */
+  private readonly preferTcp = new Set<string>();
   constructor(private readonly options: RtspSourceOptions) {}
 
   open(config: SourceConfig, sink: SourceSink): SourceConnection {
-    return new RtspPull(config, sink, this.options);
+    if (this.preferTcp.size > MAX_PREFER_TCP) this.preferTcp.clear();
+    return new RtspPull(config, sink, this.options, this.preferTcp);
   }
 }
 
@@ -71,6 +80,7 @@ class RtspPull implements SourceConnection {
     private readonly config: SourceConfig,
     private readonly sink: SourceSink,
     private readonly options: RtspSourceOptions,
+    private readonly preferTcp: Set<string>,
   ) {
     this.ended = new Promise((resolve) => (this.finish = resolve));
     void this.run();
@@ -95,6 +105,7 @@ class RtspPull implements SourceConnection {
       } catch (err) {
         if (err instanceof NoUdp && wanted === 'auto' && !this.closed) {
           this.sink.log.warn('camera: no UDP, trying TCP', { reason: err.message });
+          this.preferTcp.add(this.config.url);
           this.teardown();
           transport = 'tcp';
           continue;
@@ -106,6 +117,7 @@ class RtspPull implements SourceConnection {
   }
 
   private async attempt(transport: Transport): Promise<void> {
+    if (transport === 'udp' && this.preferTcp.has(this.config.url) && this.config.options['rtspTransport'] !== 'udp') transport = 'tcp';
     this.transport = transport;
     const client = new RtspClient(this.config.url, {
       timeoutMs: this.options.requestTimeoutMs,
@@ -138,14 +150,27 @@ class RtspPull implements SourceConnection {
         warn: (message, fields) => this.sink.log.warn(message, fields),
       }, transport === 'udp' ? this.options.jitterBufferMs : 0);
       const pulled: Pulled = { media, receiver, channel: i * 2 };
+      const tcpHeader = `RTP/AVP/TCP;unicast;interleaved=${i * 2}-${i * 2 + 1}`;
       let header: string;
-      if (transport === 'tcp') header = `RTP/AVP/TCP;unicast;interleaved=${i * 2}-${i * 2 + 1}`;
+      if (transport === 'tcp') header = tcpHeader;
       else {
         const [rtpPort, rtcpPort] = await this.bindPair(pulled);
         header = `RTP/AVP;unicast;client_port=${rtpPort}-${rtcpPort}`;
       }
-      const res = await client.request('SETUP', controlUrl(base, presentation, media), [['Transport', header]]);
-      if (res.status === 461 && transport === 'udp') throw new NoUdp('the camera refused UDP (461)');
+      const url = controlUrl(base, presentation, media);
+      let res = await client.request('SETUP', url, [['Transport', header]]);
+      if (res.status === 461 && transport === 'udp') {
+        if (String(this.config.options['rtspTransport'] ?? 'auto') !== 'auto') throw new Error('the camera refused UDP (461)');
+        // As ffmpeg does: the same session, asked again over TCP (a new DESCRIBE could find the camera
+        // still tearing its media down).
+        this.sink.log.warn('camera: no UDP, trying TCP', { reason: 'the camera refused UDP (461)' });
+        this.preferTcp.add(this.config.url);
+        transport = 'tcp';
+        this.transport = 'tcp';
+        for (const u of this.udp) u.close();
+        this.udp = [];
+        res = await client.request('SETUP', url, [['Transport', tcpHeader]]);
+      }
       if (res.status !== 200) throw new Error(`SETUP ${media.codec}: ${res.status} ${res.reason}`);
       const session = res.headers.get('session');
       if (session) {

@@ -9,6 +9,8 @@ import { packetizeVp8 } from '../../format/rtp/vp8.js';
 
 /** Video codecs livegate sends over WebRTC. */
 export type WebrtcVideoCodec = 'h264' | 'vp8';
+/** Audio codecs livegate sends over WebRTC: Opus, or a camera's G.711 as it came. */
+export type WebrtcAudioCodec = 'opus' | 'pcmu' | 'pcma';
 
 const RTP_PAYLOADS = Symbol('webrtc.rtp-payloads');
 const parameterSets = new WeakMap<VideoTrack, { sps?: Buffer; pps?: Buffer }>();

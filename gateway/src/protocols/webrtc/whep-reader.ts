@@ -6,6 +6,7 @@ import { RtpHeader, RtpPacket, type MediaStreamTrack } from './werift.js';
 import { latencyProbe } from '../../core/latency-probe.js';
 import { TIMESCALE, type MediaUnit, type StreamMetadata, type Track } from '../../core/media-unit.js';
 import type { ReaderSink, StreamStart } from '../../core/reader.js';
+import type { WebrtcAudioCodec } from './rtp-units.js';
 import { videoPayloadsOf, type WebrtcVideoCodec } from './rtp-units.js';
 
 /** Gap left between the last frame of one publisher and the first of the next (≈ one video frame). */
@@ -45,6 +46,8 @@ export class WhepReader implements ReaderSink {
     private readonly videoCodec: WebrtcVideoCodec,
     private readonly video: MediaStreamTrack | null,
     private readonly audio: MediaStreamTrack | null,
+    /** Opus (AAC as its Opus rendition), or a camera's G.711 passed through. */
+    private readonly audioCodec: WebrtcAudioCodec,
     private readonly events: WhepReaderEvents,
   ) {}
 
@@ -52,8 +55,10 @@ export class WhepReader implements ReaderSink {
     if (track.kind === 'video') {
       return track.codec === this.videoCodec ? null : `this WebRTC viewer gets ${this.videoCodec.toUpperCase()} video: ${track.codec.toUpperCase()} is not carried`;
     }
-    // AAC reaches WebRTC viewers as the stream's Opus rendition.
-    return track.codec === 'opus' || track.codec === 'aac' ? null : `WebRTC viewers get Opus audio: ${track.codec.toUpperCase()} is not transcoded`;
+    if (track.codec === this.audioCodec) return null;
+    // AAC and G.711 reach Opus viewers as the stream's Opus rendition.
+    if (this.audioCodec === 'opus' && (track.codec === 'aac' || track.codec === 'pcmu' || track.codec === 'pcma')) return null;
+    return `this WebRTC viewer gets ${this.audioCodec.toUpperCase()} audio: ${track.codec.toUpperCase()} is not transcoded to it`;
   }
 
   start(info: StreamStart): void {
@@ -77,8 +82,8 @@ export class WhepReader implements ReaderSink {
       if (this.delayed.length === 0 && this.sendTimeOf(unit) <= performance.now()) return this.sendVideo(unit);
       this.delayed.push(unit);
       this.scheduleVideo();
-    } else if (track.codec === 'opus') {
-      this.sendOpus(unit.data, unit.pts, unit.receivedAt);
+    } else if (track.codec === this.audioCodec) {
+      this.sendAudio(unit.data, unit.pts, unit.receivedAt);
       // For a rendition (AAC → Opus), `receivedAt` is when the AAC frame holding its start arrived.
       latencyProbe()?.record('webrtc-audio', performance.now() - unit.receivedAt);
     }
@@ -160,7 +165,7 @@ export class WhepReader implements ReaderSink {
     this.rebase = true;
   }
 
-  private sendOpus(data: Buffer, pts90k: number, receivedAt: number): void {
+  private sendAudio(data: Buffer, pts90k: number, receivedAt: number): void {
     if (!this.audio || (this.hasVideo && !this.videoStarted)) return;
     // While video catches up on the cached GOP it is behind the live audio: audio starts with live
     // video, so that the two start in sync.
@@ -168,7 +173,7 @@ export class WhepReader implements ReaderSink {
     if (!this.hasVideo) this.rebaseAt(pts90k);
     const t = pts90k + this.offset;
     this.lastSent = Math.max(this.lastSent ?? t, t);
-    const ts = Math.round((t * 48_000) / TIMESCALE) >>> 0;
+    const ts = Math.round((t * (this.audioCodec === 'opus' ? 48_000 : 8000)) / TIMESCALE) >>> 0;
     this.send(this.audio, 'audio', this.audioSeq, ts, false, data);
     this.audioSeq = (this.audioSeq + 1) & 0xffff;
     this.events.sent?.('audio', t, receivedAt);
@@ -183,7 +188,7 @@ export class WhepReader implements ReaderSink {
 
   private send(track: MediaStreamTrack, kind: 'video' | 'audio', seq: number, ts: number, marker: boolean, payload: Buffer): void {
     if (!this.fastSend?.(kind, seq, ts, marker, payload)) {
-      track.writeRtp(new RtpPacket(new RtpHeader({ payloadType: kind === 'video' ? 96 : 111, sequenceNumber: seq, timestamp: ts, marker }), payload));
+      track.writeRtp(new RtpPacket(new RtpHeader({ payloadType: kind === 'video' ? 96 : this.audioCodec === 'opus' ? 111 : this.audioCodec === 'pcmu' ? 0 : 8, sequenceNumber: seq, timestamp: ts, marker }), payload));
     }
     this.packetsSent++;
     this.bytesSent += payload.length + 12;

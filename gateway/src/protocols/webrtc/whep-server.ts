@@ -14,9 +14,10 @@ import { apiAllowed } from '../../http/api-access.js';
 import { sessionId, type Logger } from '../../core/log.js';
 import { RefusalLog } from '../../core/refusal-log.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
-import { hasH264Mode1, hasOpus, MAX_SDP_BYTES, parseOfferMedia } from '../../format/sdp-offer.js';
+import { hasH264Mode1, hasG711, hasOpus, MAX_SDP_BYTES, parseOfferMedia } from '../../format/sdp-offer.js';
 import { sendJson, type HttpServer } from '../../http/http-server.js';
 import { iceServersFor, linkHeader } from '../../nat/ice-servers.js';
+import type { WebrtcAudioCodec } from './rtp-units.js';
 import { WhepSession } from './whep-session.js';
 import { clientIp, type SessionSlot, type WebrtcSessionLimits } from './session-limits.js';
 import type { WebrtcOptions, WebrtcNetwork } from './peer-connection.js';
@@ -140,7 +141,10 @@ export class WhepServer {
       log.info('play refused', { reason: 'no H264 packetization-mode 1 in the offer' });
       return problem(res, 422, 'the offer must include H264 with packetization-mode=1');
     }
-    if (!audio || !hasOpus(audio)) {
+    // A camera's G.711 goes to viewers as it is when they offer it (browsers do); otherwise as Opus.
+    const liveAudio = live?.tracks.find((t) => t.kind === 'audio')?.codec;
+    const audioCodec: WebrtcAudioCodec = (liveAudio === 'pcmu' || liveAudio === 'pcma') && audio && hasG711(audio, liveAudio) ? liveAudio : 'opus';
+    if (audioCodec === 'opus' && (!audio || !hasOpus(audio))) {
       log.info('play refused', { reason: 'no Opus in the offer' });
       return problem(res, 422, 'the offer must include Opus');
     }
@@ -168,6 +172,7 @@ export class WhepServer {
       bearer,
       grant: admitted,
       videoCodec,
+      audioCodec,
       slot: slot.hold(),
     });
     let answer: string;

@@ -15,7 +15,7 @@ import {
   type RTCRtpSender,
 } from './werift.js';
 import { MediaClockReports } from './media-clock-reports.js';
-import type { WebrtcVideoCodec } from './rtp-units.js';
+import type { WebrtcAudioCodec, WebrtcVideoCodec } from './rtp-units.js';
 import { selectedPath } from './transport/werift-ice.js';
 import { FastRtpSender } from './transport/fast-rtp.js';
 import { createPeerConnection, type WebrtcNetwork, type WebrtcOptions } from './peer-connection.js';
@@ -59,6 +59,8 @@ export interface WhepSessionContext {
   grant?: AccessGrant;
   /** What the stream's video is (VP8 only from a WHIP publisher), and so what this viewer gets. */
   videoCodec: WebrtcVideoCodec;
+  /** Opus, or G.711 when the stream's audio is and the viewer offered it. */
+  audioCodec: WebrtcAudioCodec;
   /** Its place among the gateway's WebRTC sessions: told when ICE completes, released on close. */
   slot: SessionSlot;
 }
@@ -79,7 +81,7 @@ const KEYFRAME_ANSWER_INTERVAL_MS = 2000;
 export class WhepSession {
   readonly pc: RTCPeerConnection;
   private readonly videoTrack: MediaStreamTrack;
-  private readonly audioTrack = new MediaStreamTrack({ kind: 'audio', codec: useOPUS() });
+  private readonly audioTrack: MediaStreamTrack;
   private reader: WhepReader | null = null;
   /** The two senders, once negotiated; their reports follow the media clock (MediaClockReports). */
   private senders: { video: RTCRtpSender; audio: RTCRtpSender } | null = null;
@@ -106,9 +108,14 @@ export class WhepSession {
   ) {
     const video = ctx.videoCodec === 'vp8' ? useVP8() : useH264();
     this.videoTrack = new MediaStreamTrack({ kind: 'video', codec: video });
+    const audio =
+      ctx.audioCodec === 'opus'
+        ? useOPUS({ parameters: 'minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1' })
+        : new RTCRtpCodecParameters({ mimeType: ctx.audioCodec === 'pcmu' ? 'audio/PCMU' : 'audio/PCMA', clockRate: 8000, channels: 1, payloadType: ctx.audioCodec === 'pcmu' ? 0 : 8 });
+    this.audioTrack = new MediaStreamTrack({ kind: 'audio', codec: audio });
     this.pc = createPeerConnection(ctx.webrtc, {
       video: [video, new RTCRtpCodecParameters({ mimeType: 'video/rtx', clockRate: 90000 })],
-      audio: [useOPUS({ parameters: 'minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1' })],
+      audio: [audio],
     }, { dtlsServer: ctx.webrtc.fastRtp !== false }, ctx.network);
     this.pc.iceConnectionStateChange.subscribe((state) => {
       this.state = state;
@@ -205,7 +212,7 @@ export class WhepSession {
     if (this.closed) return;
     if (stream.isEnded) return this.streamEnded('stream ended before the connection was up');
     this.stream = stream;
-    this.reader ??= new WhepReader(this.ctx.videoCodec, this.videoTrack, this.audioTrack, {
+    this.reader ??= new WhepReader(this.ctx.videoCodec, this.videoTrack, this.audioTrack, this.ctx.audioCodec, {
       onEnd: (reason) => this.streamEnded(reason),
       onDrop: (reason) => this.close(reason),
       sent: (kind, t90k, receivedAt) => {
@@ -222,7 +229,7 @@ export class WhepSession {
    * is held back by the rendition's delay, so that lip sync holds.
    */
   private addReader(stream: Stream, reader: WhepReader): ReaderHandle {
-    const handle = stream.addReader({ id: this.ctx.id, protocol: 'webrtc', remoteAddress: this.ctx.remote, bearer: this.ctx.bearer, ...(this.ctx.grant ? { grant: this.ctx.grant } : {}) }, reader, { audio: ['opus'] });
+    const handle = stream.addReader({ id: this.ctx.id, protocol: 'webrtc', remoteAddress: this.ctx.remote, bearer: this.ctx.bearer, ...(this.ctx.grant ? { grant: this.ctx.grant } : {}) }, reader, { audio: [this.ctx.audioCodec] });
     reader.videoDelay = () => handle.audioDelayMs?.() ?? 0;
     return handle;
   }

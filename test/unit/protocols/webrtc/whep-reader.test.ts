@@ -27,7 +27,7 @@ const frame = (ms: number, key: boolean, receivedAt: number) =>
 
 test('a cached GOP is paced at up to 4× real time, then live frames go at once', async () => {
   const writes: { at: number; packet: RtpPacket }[] = [];
-  const reader = new WhepReader('h264', fakeTrack(writes), null, { onEnd: () => {}, onDrop: () => {} });
+  const reader = new WhepReader('h264', fakeTrack(writes), null, 'opus', { onEnd: () => {}, onDrop: () => {} });
   reader.start({ path: 'x', tracks: [track], metadata: null });
   const now = performance.now();
   // 30 frames (1 s of media) that arrived over the last second: the GOP cache a new viewer gets.
@@ -48,7 +48,7 @@ test('a cached GOP is paced at up to 4× real time, then live frames go at once'
 test('audio waits while video catches up on the cached GOP, then starts with live video', async () => {
   const video: { at: number; packet: RtpPacket }[] = [];
   const audio: { at: number; packet: RtpPacket }[] = [];
-  const reader = new WhepReader('h264', fakeTrack(video), fakeTrack(audio), { onEnd: () => {}, onDrop: () => {} });
+  const reader = new WhepReader('h264', fakeTrack(video), fakeTrack(audio), 'opus', { onEnd: () => {}, onDrop: () => {} });
   reader.start({ path: 'x', tracks: [track], metadata: null });
   const now = performance.now();
   for (let i = 0; i < 30; i++) reader.unit(frame(i * 33, i === 0, now - 1000 + i * 33));
@@ -62,7 +62,7 @@ test('audio waits while video catches up on the cached GOP, then starts with liv
 
 test('with a lip-sync hold, live video leaves that long after it arrived, in order', async () => {
   const writes: { at: number; packet: RtpPacket }[] = [];
-  const reader = new WhepReader('h264', fakeTrack(writes), null, { onEnd: () => {}, onDrop: () => {} });
+  const reader = new WhepReader('h264', fakeTrack(writes), null, 'opus', { onEnd: () => {}, onDrop: () => {} });
   reader.videoDelay = () => 40;
   reader.start({ path: 'x', tracks: [track], metadata: null });
   const sent: number[] = [];
