@@ -22,6 +22,9 @@ import { RtspSourceDriver } from './protocols/rtsp/rtsp-source.js';
 import { RtmpSourceDriver } from './protocols/rtmp/rtmp-source.js';
 import { SrtSourceDriver } from './protocols/srt/srt-source.js';
 import { SourceManager } from './core/sources.js';
+import { RelayManager } from './core/relays.js';
+import { RtmpPushDriver } from './protocols/rtmp/rtmp-push.js';
+import { SrtPushDriver } from './protocols/srt/srt-push.js';
 import { normalizePath } from './core/path.js';
 import { WhepServer } from './protocols/webrtc/whep-server.js';
 import { aacToOpus, g711Renditions, opusToAac } from './transcode/renditions.js';
@@ -74,6 +77,8 @@ export class Gateway {
   readonly rtsp: RtspServer | null;
   /** Pull sources (`paths[].source`). */
   readonly sources: SourceManager;
+  /** Push relays (`paths[].push`). */
+  readonly relays: RelayManager;
   readonly whep: WhepServer | null;
   readonly whip: WhipServer | null;
   readonly hls: HlsServer | null;
@@ -194,9 +199,9 @@ export class Gateway {
       : null;
     this.sources = new SourceManager(
       this.registry,
-      config.paths.map((p) => ({
+      config.paths.filter((p) => p.source).map((p) => ({
         path: normalizePath(p.path)!,
-        url: p.source,
+        url: p.source!,
         onDemand: p.sourceOnDemand,
         lingerMs: p.sourceOnDemandLingerMs,
         startTimeoutMs: p.sourceOnDemandStartTimeoutMs,
@@ -210,7 +215,13 @@ export class Gateway {
       this.log,
     );
     if (this.http && this.rtsp) registerRtspApi(this.http, this.rtsp, this.registry);
-    if (this.http) registerSourcesApi(this.http, this.sources, this.registry);
+    this.relays = new RelayManager(
+      this.registry,
+      config.paths.filter((p) => p.push.length > 0).map((p) => ({ pattern: p.path, push: p.push })),
+      [new RtmpPushDriver(), new SrtPushDriver()],
+      this.log,
+    );
+    if (this.http) registerSourcesApi(this.http, this.sources, this.relays, this.registry);
     if (this.http) {
       registerMetrics(this.http, {
         registry: this.registry,
@@ -279,6 +290,7 @@ export class Gateway {
       // Each protocol ends its own sessions first (logged as a shutdown, not as a session the server
       // cut off); the registry then ends whatever is left.
       this.sources.close();
+      this.relays.close();
       this.flv.closeAll('server shutting down');
       this.whep?.closeAll('server shutting down');
       this.whip?.closeAll('server shutting down');

@@ -245,15 +245,17 @@ export const configSchema = z
       .refine((r) => !r.udp || r.udpRtpPort === 0 || r.udpRtpPort !== r.udpRtcpPort, 'rtsp.udpRtpPort and rtsp.udpRtcpPort must differ')
       .prefault({}),
     /**
-     * Paths livegate pulls itself: `source` is an rtsp://, rtsps://, rtmp:// or srt:// URL (credentials
-     * in the URL). Always on, or `sourceOnDemand`: the first reader starts it, it stops a linger after the last.
+     * Per-path settings. `source`: a stream livegate pulls itself (an rtsp://, rtsps://, rtmp:// or
+     * srt:// URL, credentials in the URL; an exact path). Always on, or `sourceOnDemand`: the first
+     * reader starts it, it stops a linger after the last. `push`: every live path matching `path` (a
+     * pattern: `live/*`, `~regex`) is sent on to these rtmp:// or srt:// URLs (`{path}`, `{name}` in them).
      */
     paths: z
       .array(
         z
           .object({
-            path: z.string().min(1).refine((p) => normalizePath(p) !== null, 'not a valid stream path'),
-            source: z.string().regex(/^(rtsps?|rtmp|srt):\/\/[^\s]+$/i, 'source must be an rtsp://, rtsps://, rtmp:// or srt:// URL'),
+            path: z.string().min(1),
+            source: z.string().regex(/^(rtsps?|rtmp|srt):\/\/[^\s]+$/i, 'source must be an rtsp://, rtsps://, rtmp:// or srt:// URL').optional(),
             sourceOnDemand: z.boolean().default(false),
             /** On demand: how long the source stays connected after its last reader (ms). */
             sourceOnDemandLingerMs: z.number().int().nonnegative().default(10_000),
@@ -261,11 +263,21 @@ export const configSchema = z
             sourceOnDemandStartTimeoutMs: z.number().int().positive().default(10_000),
             /** RTSP sources: UDP first with a fall back to TCP (auto), or one of them only. */
             rtspTransport: z.enum(['auto', 'udp', 'tcp']).default('auto'),
+            push: z.array(z.string().regex(/^(rtmp|srt):\/\/[^\s]+$/i, 'push targets are rtmp:// or srt:// URLs')).max(16).default([]),
           })
-          .strict(),
+          .strict()
+          .superRefine((p, ctx) => {
+            const pattern = p.path.includes('*') || p.path.startsWith('~');
+            if (p.source && (pattern || normalizePath(p.path) === null)) ctx.addIssue({ code: 'custom', message: `paths: a source needs an exact stream path ("${p.path}")` });
+            if (!pattern && normalizePath(p.path) === null) ctx.addIssue({ code: 'custom', message: `paths: "${p.path}" is not a valid stream path or pattern` });
+            if (!p.source && p.push.length === 0) ctx.addIssue({ code: 'custom', message: `paths: "${p.path}" has neither source nor push` });
+          }),
       )
       .default([])
-      .refine((list) => new Set(list.map((p) => normalizePath(p.path))).size === list.length, 'paths: each path at most once'),
+      .refine((list) => {
+        const sources = list.filter((p) => p.source).map((p) => normalizePath(p.path));
+        return new Set(sources).size === sources.length;
+      }, 'paths: each path has at most one source'),
     auth: z
       .object({
         /** Methods asked in order until one has a verdict; none: anyone may publish and read (a warning at start). */

@@ -89,6 +89,11 @@ export class RtmpClient extends TypedEmitter<RtmpClientEvents> {
     this.session?.sendMetadata(meta);
   }
 
+  /** Bytes written and not yet handed to the kernel. */
+  backlog(): number {
+    return this.socket?.writableLength ?? 0;
+  }
+
   close(reason?: string): void {
     if (this.closed) return;
     this.closed = true;
