@@ -23,6 +23,8 @@ import { RtmpSourceDriver } from './protocols/rtmp/rtmp-source.js';
 import { SrtSourceDriver } from './protocols/srt/srt-source.js';
 import { SourceManager } from './core/sources.js';
 import { RelayManager } from './core/relays.js';
+import { RecordingManager } from './protocols/hls/recorder.js';
+import { registerRecordingsApi } from './api/recordings-api.js';
 import { RtmpPushDriver } from './protocols/rtmp/rtmp-push.js';
 import { SrtPushDriver } from './protocols/srt/srt-push.js';
 import { normalizePath } from './core/path.js';
@@ -79,6 +81,8 @@ export class Gateway {
   readonly sources: SourceManager;
   /** Push relays (`paths[].push`). */
   readonly relays: RelayManager;
+  /** Recording to disk (with HLS in its fMP4 variant). */
+  readonly recordings: RecordingManager | null;
   readonly whep: WhepServer | null;
   readonly whip: WhipServer | null;
   readonly hls: HlsServer | null;
@@ -144,6 +148,10 @@ export class Gateway {
     this.whip = webrtc ? new WhipServer({ registry: this.registry, log: this.log, webrtc: config.webrtc, network, limits }) : null;
     this.web = this.http ? new WebAssets({ demo: config.http.demo, log: this.log }) : null;
     this.hls = this.http && config.hls.enabled ? new HlsServer({ registry: this.registry, log: this.log, ...config.hls }) : null;
+    const hls = this.hls;
+    this.recordings = hls && config.hls.variant === 'fmp4' ? new RecordingManager(this.registry, (stream) => hls.muxerLease(stream), config.recording, this.log) : null;
+    // Before HLS's routes: `/recordings/{path}/{id}/index.m3u8` is not a live path's playlist.
+    if (this.http && this.recordings) registerRecordingsApi(this.http, this.recordings, this.registry);
     if (this.http) {
       this.flv.register(this.http);
       this.whep?.register(this.http);
@@ -291,6 +299,7 @@ export class Gateway {
       // cut off); the registry then ends whatever is left.
       this.sources.close();
       this.relays.close();
+      await this.recordings?.close();
       this.flv.closeAll('server shutting down');
       this.whep?.closeAll('server shutting down');
       this.whip?.closeAll('server shutting down');

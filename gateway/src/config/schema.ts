@@ -56,6 +56,21 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Recording to disk as fMP4 segments with a VOD playlist (needs HLS, fMP4 variant). */
+    recording: z
+      .object({
+        dir: z.string().min(1).default('./recordings'),
+        /** Path patterns recorded whenever they are live (others on demand through the API). */
+        paths: z.array(z.string().min(1)).default([]),
+        /** Segment files of about this long, cut at keyframes (ms). */
+        segmentDurationMs: z.number().int().min(500).max(60_000).default(6000),
+        /** Finished recordings older than this are deleted (hours; 0: kept). */
+        maxAgeHours: z.number().nonnegative().default(0),
+        /** Finished recordings are deleted oldest first past this many bytes in all (0: no limit). */
+        maxBytes: z.number().int().nonnegative().default(0),
+      })
+      .strict()
+      .prefault({}),
     hls: z
       .object({
         /** Serve every live path as (LL-)HLS at `/{path}/index.m3u8`. */

@@ -28,7 +28,7 @@ export interface HlsMuxerOptions {
   segmentCount: number;
 }
 
-interface InitVersion {
+export interface InitVersion {
   readonly n: number;
   readonly uri: string;
   readonly data: Buffer;
@@ -101,6 +101,8 @@ export class HlsMuxer implements ReaderSink {
   private readonly timeline = new HlsTimeline(MAX_TIMELINE_GAP_MS * 90);
   private playlistCache: { full: Buffer | null; skip: Buffer | null } = { full: null, skip: null };
   private stopped = false;
+  /** Told of every part as it is cut, with its segment (a recorder writes them to disk). */
+  readonly partListeners = new Set<(part: HlsPart, segment: HlsSegment) => void>();
   /** Bytes of every part in the window. */
   bytes = 0;
   /** performance.now() when the newest part was cut (the latency probe measures delivery from it). */
@@ -386,7 +388,9 @@ export class HlsMuxer implements ReaderSink {
       const data = fragment(this.fragmentSeq++, runs);
       const duration = Math.max(0, cutDts - this.partStart) / 90_000;
       const independent = init.video ? video[0]?.keyframe === true : true;
-      cur.parts.push({ seq: this.nextPartSeq++, duration, independent, data });
+      const part: HlsPart = { seq: this.nextPartSeq++, duration, independent, data };
+      cur.parts.push(part);
+      for (const l of this.partListeners) l(part, cur);
       cur.duration += duration;
       this.bytes += data.length;
       this.lastPartAt = performance.now();

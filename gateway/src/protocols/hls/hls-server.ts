@@ -7,7 +7,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { latencyProbe } from '../../core/latency-probe.js';
 import type { Logger } from '../../core/log.js';
-import type { OutputKind } from '../../core/stream-outputs.js';
+import type { Stream } from '../../core/stream.js';
+import type { OutputKind, OutputLease } from '../../core/stream-outputs.js';
 import { normalizePath, type StreamRegistry } from '../../core/stream-registry.js';
 import type { HttpServer, RouteParams } from '../../http/http-server.js';
 import { clientIp, httpCredentials, sendProblem, sendRefusal } from '../../http/problem.js';
@@ -72,6 +73,11 @@ export class HlsServer {
       stopped: (muxer, reason) => muxer.stop(reason),
       describe: (muxer) => ({ ...muxer.stats, waiting: muxer.waiting }),
     };
+  }
+
+  /** A hold on the stream's fMP4 muxer (a recorder writes its parts). */
+  muxerLease(stream: Stream): OutputLease<HlsMuxer> {
+    return stream.outputs.use(this.kind);
   }
 
   register(http: HttpServer): void {
