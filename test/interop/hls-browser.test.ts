@@ -8,8 +8,12 @@
  *   its Opus reaches HLS as the stream's AAC rendition.
  * - A VP8 WHIP publisher is served audio only: the playlist names AAC alone, and the API says why the
  *   video is left out.
+ * - A recording (issue 16) of the stream plays back in hls.js from `/recordings/…/index.m3u8`.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { FAKE_MEDIA_FLAGS, launchChromium, readModule, serveStatic, WEBRTC_FLAGS } from '../helpers/browser.js';
@@ -95,7 +99,7 @@ if (!IN_LOOPBACK_NETNS) {
     let source: Publisher;
 
     before(async () => {
-      gw = await startGateway({ webrtc: { additionalHosts: ['127.0.0.1'] }, hls: { partTargetMs: 200, segmentTargetMs: 1000 } });
+      gw = await startGateway({ webrtc: { additionalHosts: ['127.0.0.1'] }, hls: { partTargetMs: 200, segmentTargetMs: 1000 }, recording: { dir: mkdtempSync(join(tmpdir(), 'livegate-rec-')), segmentDurationMs: 2000 } });
       await gw.gateway.web!.load();
       browser = await launchChromium([...WEBRTC_FLAGS, ...FAKE_MEDIA_FLAGS, '--autoplay-policy=no-user-gesture-required']);
       source = publish(gw.rtmpUrl('live/hls'), { size: '640x360', rate: 25, gop: 25 });
@@ -139,6 +143,37 @@ if (!IN_LOOPBACK_NETNS) {
         assert.equal(settled.height, 360);
         assert.deepEqual(settled.errors.filter((e) => e.includes('fatal')), []);
         t.diagnostic(`hls.js: latency ${settled.latency.toFixed(3)} s, tone ${settled.toneHz.toFixed(0)} Hz, ${settled.presented} frames, non-fatal errors: ${settled.errors.join(', ') || 'none'}`);
+        await page.context().close();
+      } finally {
+        site.server.close();
+      }
+    });
+
+    test('a recording of the stream plays back in hls.js: frames at 640x360 and the tone', async () => {
+      const started = (await (await fetch(gw.httpUrl('api/v1/streams/live/hls/record'), { method: 'POST' })).json()) as { playlist: string };
+      await new Promise((r) => setTimeout(r, 8000));
+      const done = (await (await fetch(gw.httpUrl('api/v1/streams/live/hls/record'), { method: 'DELETE' })).json()) as { state: string; durationSeconds: number };
+      assert.equal(done.state, 'done');
+      assert.ok(done.durationSeconds > 5, `recorded ${done.durationSeconds} s`);
+      const site = await serveStatic({ '/': ['text/html', HLS_PAGE], '/hls.js': ['text/javascript', readModule('hls.js/dist/hls.min.js')] });
+      try {
+        const page = await (await browser.newContext()).newPage();
+        await page.goto(site.url + '/');
+        await page.evaluate((url) => (window as unknown as { play(u: string): void }).play(url), gw.httpUrl(started.playlist.slice(1)));
+        await probe(page);
+        let last: HlsView | null = null;
+        await waitFor(
+          async () => {
+            last = await hlsView(page);
+            return last.presented > 50 && last.width === 640 && Math.abs(last.toneHz - 1000) < 30 ? true : null;
+          },
+          20_000,
+          'frames and the tone from the recording',
+          100,
+        ).catch((err: Error) => {
+          throw new Error(`${err.message}: ${JSON.stringify(last)}`);
+        });
+        assert.deepEqual(last!.errors.filter((e) => e.includes('fatal')), []);
         await page.context().close();
       } finally {
         site.server.close();
