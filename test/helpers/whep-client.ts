@@ -78,9 +78,19 @@ export async function whepView(endpoint: string, options: { keepPackets?: boolea
     audio,
     stop: async () => {
       const r = await fetch(location, { method: 'DELETE' });
-      await pc.close();
+      await closeWithin(pc);
       return r.status;
     },
-    kill: () => pc.close(),
+    kill: () => closeWithin(pc),
   };
+}
+
+/**
+ * werift's close, bounded: the viewer's own teardown (DTLS, its sockets) is not what the tests
+ * check, and a close that never settles must not hold a test past its limit.
+ */
+async function closeWithin(pc: RTCPeerConnection, ms = 5000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([pc.close(), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
