@@ -162,6 +162,22 @@ describe('RTSP publish from ffmpeg → RTSP (ffprobe, GStreamer) / HTTP-FLV play
     await pub.stop();
   });
 
+  test('GStreamer rtspclientsink publishes H264 + AAC (ANNOUNCE/RECORD): read back over RTSP', async (t) => {
+    if (!requireTools(t, 'ffmpeg', 'ffprobe', 'gst-launch-1.0')) return;
+    const pub = run('gst-launch-1.0', [
+      '-q', 'videotestsrc', 'is-live=true', '!', 'video/x-raw,width=320,height=240,framerate=25/1', '!', 'x264enc', 'tune=zerolatency', 'key-int-max=25', '!',
+      'rtspclientsink', 'name=s', `location=${gw.rtspUrl('live/gst')}`,
+      'audiotestsrc', 'is-live=true', '!', 'audio/x-raw,rate=48000,channels=1', '!', 'avenc_aac', '!', 's.',
+    ]);
+    pubs.push(pub);
+    await waitFor(() => gw.gateway.registry.get('live/gst')?.tracks.length === 2, 15000, `live/gst live with two tracks (${pub.stderr()})`);
+    const streams = await probeRtsp(gw.rtspUrl('live/gst'), 'tcp');
+    assert.equal(streams.find((x) => x.codec_type === 'video')?.codec_name, 'h264');
+    assert.equal(streams.find((x) => x.codec_type === 'video')?.width, 320);
+    assert.equal(streams.find((x) => x.codec_type === 'audio')?.codec_name, 'aac');
+    await pub.stop();
+  });
+
   test('refusals reach ffmpeg as RTSP statuses: a busy path (409), a path that is not live (404)', async (t) => {
     if (!requireTools(t, 'ffmpeg', 'ffprobe')) return;
     const first = publish(gw.rtspUrl('live/busy'), { format: 'rtsp' });
