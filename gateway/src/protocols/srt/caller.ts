@@ -29,6 +29,23 @@ export interface SrtCallerOptions {
   keyPreAnnouncePackets?: number;
 }
 
+/**
+ * Caller options from an `srt://host:port?streamid=…&passphrase=…&latency=…` URL, as ffmpeg and
+ * srt-live-transmit take them (relay sources and targets).
+ */
+export function callerOptionsFromUrl(url: string): SrtCallerOptions {
+  const u = new URL(url);
+  const passphrase = u.searchParams.get('passphrase');
+  const latency = u.searchParams.get('latency');
+  return {
+    host: u.hostname,
+    port: Number(u.port),
+    streamId: u.searchParams.get('streamid') ?? '',
+    ...(passphrase ? { passphrase } : {}),
+    ...(latency ? { latencyMs: Number(latency) } : {}),
+  };
+}
+
 export type SrtCallerEvents = {
   data: Buffer;
   close: { reason: string };

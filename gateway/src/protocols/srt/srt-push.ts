@@ -10,7 +10,7 @@ import type { ReaderSink, StreamStart } from '../../core/reader.js';
 import type { PushConnection, PushDriver } from '../../core/relays.js';
 import type { Stream } from '../../core/stream.js';
 import { UnitsToTs } from '../../format/mpegts/ts-media.js';
-import { SrtCaller } from './caller.js';
+import { callerOptionsFromUrl, SrtCaller } from './caller.js';
 import { LIVE_PAYLOAD_SIZE } from './packet.js';
 
 class PushReader implements ReaderSink {
@@ -57,15 +57,7 @@ export class SrtPushDriver implements PushDriver {
     };
     void (async () => {
       try {
-        const passphrase = u.searchParams.get('passphrase') ?? undefined;
-        const latency = u.searchParams.get('latency');
-        caller = await SrtCaller.connect({
-          host: u.hostname,
-          port: Number(u.port),
-          streamId: u.searchParams.get('streamid') ?? '',
-          ...(passphrase ? { passphrase } : {}),
-          ...(latency ? { latencyMs: Number(latency) } : {}),
-        });
+        caller = await SrtCaller.connect(callerOptionsFromUrl(url));
       } catch (err) {
         close(describeError(err));
         return;

@@ -5,7 +5,7 @@
  */
 import { describeError } from '../../core/errors.js';
 import type { SourceConfig, SourceConnection, SourceDriver, SourceSink } from '../../core/sources.js';
-import { SrtCaller } from './caller.js';
+import { callerOptionsFromUrl, SrtCaller } from './caller.js';
 import { SrtToStream } from './to-stream.js';
 
 export class SrtSourceDriver implements SourceDriver {
@@ -26,15 +26,7 @@ export class SrtSourceDriver implements SourceDriver {
     };
     void (async () => {
       try {
-        const passphrase = u.searchParams.get('passphrase') ?? undefined;
-        const latency = u.searchParams.get('latency');
-        caller = await SrtCaller.connect({
-          host: u.hostname,
-          port: Number(u.port),
-          streamId: u.searchParams.get('streamid') ?? '',
-          ...(passphrase ? { passphrase } : {}),
-          ...(latency ? { latencyMs: Number(latency) } : {}),
-        });
+        caller = await SrtCaller.connect(callerOptionsFromUrl(config.url));
       } catch (err) {
         close(describeError(err));
         return;
