@@ -37,6 +37,10 @@ import { HlsServer } from './protocols/hls/hls-server.js';
 import { WebrtcSessionLimits } from './protocols/webrtc/session-limits.js';
 import { WebrtcPorts } from './protocols/webrtc/webrtc-ports.js';
 import type { Announced } from './nat/public-addresses.js';
+import { hostname } from 'node:os';
+import { ClusterNode } from './cluster/cluster-node.js';
+import { RedisStore } from './cluster/redis-store.js';
+import { registerClusterApi } from './api/cluster-api.js';
 
 export interface GatewayOptions {
   log?: Logger;
@@ -90,6 +94,8 @@ export class Gateway {
   readonly webrtcPorts: WebrtcPorts | null;
   /** The SDK at /sdk/livegate.js and the demo at / (null without HTTP). */
   readonly web: WebAssets | null;
+  /** This process as a member of a cluster on Redis (`cluster.redis`), once started. */
+  cluster: ClusterNode | null = null;
   private stopEvents: (() => void) | null = null;
   private closing: Promise<void> | null = null;
 
@@ -268,6 +274,8 @@ export class Gateway {
   /** Starts every enabled server; rejects with ListenError when a port cannot be opened. */
   static async start(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
     const gw = new Gateway(config, options);
+    // In a cluster, nothing is published before the node holds its claims (joinCluster, below).
+    if (config.cluster.redis) gw.registry.setOwnership({ claim: () => Promise.resolve({ ok: false, reason: 'unavailable', message: 'the node is joining its cluster' }) });
     try {
       if (gw.rtmp) gw.ports.rtmp = await listen('RTMP', config.rtmp.port, config.host, (p, h) => gw.rtmp!.listen(p, h));
       if (gw.http) gw.ports.http = await listen('HTTP', config.http.port, config.host, (p, h) => gw.http!.listen(p, h));
@@ -285,6 +293,7 @@ export class Gateway {
         gw.ports.webrtcUdp = ports;
         if (webrtcPorts.mux.ports.tcp !== null) gw.ports.webrtcTcp = webrtcPorts.mux.ports.tcp;
       }
+      if (config.cluster.redis) await gw.joinCluster(config.cluster.redis);
     } catch (err) {
       await gw.close();
       throw err;
@@ -292,11 +301,49 @@ export class Gateway {
     return gw;
   }
 
+  /** Joins the cluster once the ports are known (the node's record carries its URLs). */
+  private async joinCluster(redisUrl: string): Promise<void> {
+    const c = this.config.cluster;
+    const host = c.advertiseHost ?? (this.config.host === '0.0.0.0' || this.config.host === '::' ? hostname() : this.config.host);
+    const h = host.includes(':') ? `[${host}]` : host;
+    const { http, rtmp, srt } = this.ports;
+    const id = c.nodeId ?? `${hostname()}-${http ?? rtmp ?? srt ?? 0}`;
+    const store = new RedisStore({ url: redisUrl, keyPrefix: c.keyPrefix, commandTimeoutMs: Math.min(2000, c.heartbeatMs * 2) });
+    const urls = {
+      http: http !== undefined ? `http://${h}:${http}` : null,
+      rtmp: rtmp !== undefined ? `rtmp://${h}:${rtmp}` : null,
+      srt: srt !== undefined ? `srt://${h}:${srt}` : null,
+    };
+    const cluster = new ClusterNode(
+      this.registry,
+      this.sources,
+      store,
+      {
+        id,
+        ttlMs: c.ttlMs,
+        heartbeatMs: c.heartbeatMs,
+        pullProtocol: c.pullProtocol,
+        pullLatencyMs: c.pullLatencyMs,
+        pullCredentials: c.pullCredentials,
+        lingerMs: c.lingerMs,
+        startTimeoutMs: c.startTimeoutMs,
+      },
+      urls,
+      this.log.child({ component: 'cluster' }),
+    );
+    this.cluster = cluster;
+    await cluster.start();
+    if (this.http) registerClusterApi(this.http, cluster, this.registry, c.redirect);
+    this.log.info('cluster joined', { node: id, redis: redact(redisUrl), pull: c.pullProtocol, ttlMs: c.ttlMs, ...urls });
+  }
+
   /** Ends every stream and session and closes the ports. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       // Each protocol ends its own sessions first (logged as a shutdown, not as a session the server
       // cut off); the registry then ends whatever is left.
+      // A clean shutdown frees this node's paths at once (other nodes need not wait for the TTL).
+      await this.cluster?.close();
       this.sources.close();
       this.relays.close();
       await this.recordings?.close();
@@ -344,4 +391,14 @@ function accessOptions(config: Config): AuthOptions {
       : {}),
     ...(a.hook ? { hook: { url: a.hook.url, timeoutMs: a.hook.timeoutMs, cacheSeconds: a.hook.cacheSeconds } } : {}),
   };
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
 }

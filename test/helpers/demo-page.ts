@@ -100,7 +100,7 @@ export function view(page: Page): Promise<PageView> {
 }
 
 /** Opens the demo's play page for `path` (optionally one protocol) in a fresh context. */
-export async function openPlayer(browser: Browser, gw: TestGateway, path: string, protocol?: string): Promise<{ context: BrowserContext; page: Page; requests: string[] }> {
+export async function openPlayer(browser: Browser, gw: Pick<TestGateway, 'httpUrl'>, path: string, protocol?: string): Promise<{ context: BrowserContext; page: Page; requests: string[] }> {
   const context = await browser.newContext();
   const page = await context.newPage();
   const requests: string[] = [];

@@ -74,6 +74,7 @@ export interface ChildGateway {
   configFile: string;
   rtmpPort: number;
   httpPort: number;
+  srtPort: number;
   logs: LogLine[];
   rtmpUrl(path: string): string;
   httpUrl(path: string): string;
@@ -94,14 +95,20 @@ export async function spawnGateway(overrides: ConfigInput = {}): Promise<ChildGa
   });
   const logs: LogLine[] = [];
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const ports = await new Promise<{ rtmp: number; http: number }>((resolve, reject) => {
+  child.stderr!.on('data', (d: Buffer) => {
+    if (stderr.length < 256 * 1024) stderr += d.toString();
+    if (process.env.LIVEGATE_TEST_LOG) process.stderr.write(d);
+  });
+  child.once('exit', (code, signal) => {
+    if (code && code !== 0) process.stderr.write(`gateway ${file} exited with ${code ?? signal}: ${stderr.slice(-4000)}\n`);
+  });
+  const ports = await new Promise<{ rtmp: number; http: number; srt: number }>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     rl.on('line', (line) => {
       try {
         const entry = JSON.parse(line) as LogLine;
         logs.push(entry);
-        if (entry.msg === 'listening') resolve({ rtmp: entry.rtmp as number, http: entry.http as number });
+        if (entry.msg === 'listening') resolve({ rtmp: entry.rtmp as number, http: entry.http as number, srt: (entry.srt as number | undefined) ?? 0 });
       } catch {
         /* not a log line */
       }
@@ -113,6 +120,7 @@ export async function spawnGateway(overrides: ConfigInput = {}): Promise<ChildGa
     configFile: file,
     rtmpPort: ports.rtmp,
     httpPort: ports.http,
+    srtPort: ports.srt,
     logs,
     rtmpUrl: (p) => `rtmp://127.0.0.1:${ports.rtmp}/${p}`,
     httpUrl: (p) => `http://127.0.0.1:${ports.http}/${p}`,

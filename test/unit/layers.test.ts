@@ -12,7 +12,7 @@ import { test } from 'node:test';
 const SRC = resolve(new URL('../../gateway/src', import.meta.url).pathname);
 
 /** Top folders above the pure layers: what codec/ and format/ (and, but for types, core/) must not import. */
-const IO_LAYERS = ['protocols', 'transcode', 'auth', 'api', 'http', 'net', 'nat', 'config', 'server.ts', 'cli.ts', 'index.ts'];
+const IO_LAYERS = ['protocols', 'transcode', 'auth', 'cluster', 'api', 'http', 'net', 'nat', 'config', 'server.ts', 'cli.ts', 'index.ts'];
 
 interface Rule {
   /** Which importing files (relative to gateway/src, posix) the rule is about. */
@@ -33,6 +33,8 @@ export const RULES: Rule[] = [
   { from: /^transcode\//, forbids: (to) => ['protocols', 'api', 'http'].includes(top(to)), why: 'transcoders know the core, not the protocols' },
   { from: /^api\//, forbids: (to) => top(to) === 'transcode', why: 'the API reads renditions and outputs from the stream' },
   { from: /^(protocols|api|http)\//, forbids: (to) => top(to) === 'auth', why: 'credentials are checked by the admission gate (StreamRegistry.admit), never by a protocol' },
+  { from: /^cluster\//, forbids: (to) => ['protocols', 'api', 'http', 'transcode', 'auth'].includes(top(to)), why: 'the cluster knows the core (registry, sources), not the protocols' },
+  { from: /^(protocols|auth|transcode)\//, forbids: (to) => top(to) === 'cluster', why: 'the cluster is given to the core; protocols never ask it' },
   { from: /^auth\//, forbids: (to) => ['protocols', 'api', 'http', 'transcode'].includes(top(to)), why: 'auth methods know the core, not the protocols' },
 ];
 

@@ -57,6 +57,46 @@ export const configSchema = z
       .strict()
       .prefault({}),
     /** Recording to disk as fMP4 segments with a VOD playlist (needs HLS, fMP4 variant). */
+    /**
+     * An origin–edge cluster on Redis (off unless `redis` is set): nodes register with a TTL, each
+     * live path is claimed by the node it is published on, and a reader on another node pulls it
+     * from there. See docs/cluster.md.
+     */
+    cluster: z
+      .object({
+        /** `redis://[user:pass@]host:port[/db]` or `rediss://…` (TLS). Unset: no cluster. */
+        redis: z.string().url().optional(),
+        /** This node's id in the cluster (default: the host name and the HTTP port). */
+        nodeId: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/).optional(),
+        /** The host other nodes and redirected players reach this node at (default: `host`, or the machine's name when that is a wildcard). */
+        advertiseHost: z.string().min(1).optional(),
+        /** Every key livegate writes starts with this (several clusters, or other users, can share a Redis). */
+        keyPrefix: z.string().max(64).default('livegate:'),
+        /** Node records and path claims expire this long after their last renewal (ms): a dead node's paths are free after it. */
+        ttlMs: z.number().int().min(1000).max(120_000).default(5000),
+        /** How often records and claims are renewed (ms); at most a third of `ttlMs`. */
+        heartbeatMs: z.number().int().min(100).max(40_000).default(1000),
+        /** How an edge pulls a path from its origin. */
+        pullProtocol: z.enum(['srt', 'rtmp']).default('srt'),
+        /** SRT latency of edge pulls (ms): inside a data centre far less than over the internet. */
+        pullLatencyMs: z.number().int().min(20).max(8000).default(60),
+        /** Credentials an edge presents to its origin when reads need them (a `token`, or `user` and `pass`). */
+        pullCredentials: z
+          .object({ token: z.string().min(1).optional(), user: z.string().min(1).optional(), pass: z.string().min(1).optional() })
+          .strict()
+          .optional(),
+        /** An edge's pull stops this long after its last local reader left (ms). */
+        lingerMs: z.number().int().nonnegative().default(5000),
+        /** How long a reader on an edge waits for the pull to start (ms). */
+        startTimeoutMs: z.number().int().positive().default(5000),
+        /** An HTTP player (FLV, HLS) asking a node that does not have the path is sent (302) to the least-loaded node that has it. */
+        redirect: z.boolean().default(false),
+      })
+      .strict()
+      .superRefine((c, ctx) => {
+        if (c.heartbeatMs * 3 > c.ttlMs) ctx.addIssue({ code: 'custom', path: ['heartbeatMs'], message: 'heartbeatMs must be at most a third of ttlMs' });
+      })
+      .prefault({}),
     recording: z
       .object({
         dir: z.string().min(1).default('./recordings'),

@@ -36,9 +36,11 @@ export interface AccessRequest extends Credentials {
  * - `unauthorized`: no credentials, or invalid ones (RTMP `NetStream.Publish.Unauthorized`, SRT 2401, HTTP 401);
  * - `forbidden`: valid credentials that do not allow this (SRT 2403, HTTP 403);
  * - `not-found`: nothing to read at the path (SRT 2404, HTTP 404);
- * - `busy`: the path is being published by someone else (SRT 2409, HTTP 409).
+ * - `busy`: the path is being published by someone else (SRT 2409, HTTP 409);
+ * - `unavailable`: the gateway cannot decide now (the cluster's Redis is unreachable: a new publish
+ *   fails closed) — try again later (SRT 1503, HTTP 503).
  */
-export type RefusalReason = 'unauthorized' | 'forbidden' | 'not-found' | 'busy';
+export type RefusalReason = 'unauthorized' | 'forbidden' | 'not-found' | 'busy' | 'unavailable';
 
 /** What the checker of credentials answers. */
 export type AccessVerdict =
@@ -86,7 +88,7 @@ export const openAccess: AccessChecker = {
 };
 
 /** HTTP status of a refusal, for every HTTP route. */
-export function httpStatusOf(reason: RefusalReason): 401 | 403 | 404 | 409 {
+export function httpStatusOf(reason: RefusalReason): 401 | 403 | 404 | 409 | 503 {
   switch (reason) {
     case 'unauthorized':
       return 401;
@@ -96,6 +98,8 @@ export function httpStatusOf(reason: RefusalReason): 401 | 403 | 404 | 409 {
       return 404;
     case 'busy':
       return 409;
+    case 'unavailable':
+      return 503;
   }
 }
 

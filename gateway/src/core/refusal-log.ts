@@ -18,7 +18,7 @@ export class RefusalLog {
   ) {}
 
   /** Logs `msg` at `level` unless `key` was logged within the period. */
-  refused(key: string, msg: string, fields: LogFields, level: 'info' | 'warn' = 'info'): void {
+  refused(key: string, msg: string, fields: LogFields, level: 'info' | 'warn' | 'error' = 'info'): void {
     const now = this.now();
     const last = this.last.get(key);
     if (last && now - last.at < this.periodMs) {

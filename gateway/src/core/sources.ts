@@ -5,6 +5,11 @@
  * the last reader left). A source that drops is reconnected with backoff while it is wanted, and its
  * stream stays the same path for its readers: the new connection takes the stream over. How a URL is
  * opened is a protocol's business (a SourceDriver given by whoever builds the gateway).
+ *
+ * Besides the configured sources, a resolver (a cluster) may name a source for any path a reader asks
+ * for: such a source is made on demand, and forgotten when it stops. When it drops, the resolver is
+ * asked again: the same URL is retried, anything else (another origin, none) stops it and ends its
+ * stream, so that readers come back and find the path where it is now.
  */
 import type { AccessGrant } from './access.js';
 import { describeError } from './errors.js';
@@ -52,11 +57,16 @@ export interface SourceDriver {
 
 export type SourceState = 'idle' | 'connecting' | 'live' | 'retrying';
 
+/** Names the source of a path that has no configured one (null: none), e.g. the origin node of a cluster. */
+export type SourceResolver = (path: string) => Promise<SourceConfig | null>;
+
 export interface SourceView {
   path: string;
   /** The URL without its credentials. */
   url: string;
   onDemand: boolean;
+  /** Named by the resolver (a cluster origin), not configured. */
+  resolved: boolean;
   state: SourceState;
   lastError: string | null;
   connects: number;
@@ -90,7 +100,11 @@ class Source {
   /** Bumped on every connection: a stale connection's callbacks do nothing. */
   generation = 0;
   offReaders: (() => void)[] = [];
-  constructor(readonly config: SourceConfig, readonly driver: SourceDriver) {}
+  constructor(
+    readonly config: SourceConfig,
+    readonly driver: SourceDriver,
+    readonly resolved = false,
+  ) {}
 }
 
 function redact(url: string): string {
@@ -106,21 +120,43 @@ function redact(url: string): string {
 export class SourceManager {
   private readonly sources = new Map<string, Source>();
   private closed = false;
+  private resolver: SourceResolver | null = null;
+  /** Paths being resolved (many readers arriving at once ask the resolver once). */
+  private readonly resolving = new Map<string, Promise<Source | null>>();
 
   constructor(
     private readonly registry: StreamRegistry,
     configs: readonly SourceConfig[],
-    drivers: readonly SourceDriver[],
+    private readonly drivers: readonly SourceDriver[],
     private readonly log: Logger,
   ) {
-    for (const c of configs) {
-      const scheme = new URL(c.url).protocol;
-      const driver = drivers.find((d) => d.schemes.includes(scheme));
-      if (!driver) throw new Error(`paths: no source driver for ${scheme} (${c.path})`);
-      this.sources.set(c.path, new Source(c, driver));
-    }
+    for (const c of configs) this.sources.set(c.path, new Source(c, this.driverFor(c)));
     registry.setDemandHandler((path) => this.demand(path));
     for (const s of this.sources.values()) if (!s.config.onDemand) this.want(s);
+  }
+
+  private driverFor(c: SourceConfig): SourceDriver {
+    const scheme = new URL(c.url).protocol;
+    const driver = this.drivers.find((d) => d.schemes.includes(scheme));
+    if (!driver) throw new Error(`paths: no source driver for ${scheme} (${c.path})`);
+    return driver;
+  }
+
+  /** Who names the source of a path without a configured one (see the module comment). */
+  setResolver(resolver: SourceResolver | null): void {
+    this.resolver = resolver;
+  }
+
+  /** The source of `path` if it is running (configured or resolved). */
+  running(path: string): { url: string; resolved: boolean; state: SourceState } | null {
+    const s = this.sources.get(path);
+    return s && s.wanted ? { url: s.config.url, resolved: s.resolved, state: s.state } : null;
+  }
+
+  /** Stops a resolved source (its origin went away): its stream ends, its readers come back later. */
+  stopResolved(path: string, reason: string): void {
+    const s = this.sources.get(path);
+    if (s?.resolved && s.wanted) this.stop(s, reason);
   }
 
   views(): SourceView[] {
@@ -130,6 +166,7 @@ export class SourceManager {
         path: s.config.path,
         url: redact(s.config.url),
         onDemand: s.config.onDemand,
+        resolved: s.resolved,
         state: s.state,
         lastError: s.lastError,
         connects: s.connects,
@@ -142,8 +179,36 @@ export class SourceManager {
 
   /** A reader asks for `path`, which is not live: an on-demand source starts; resolves once live or given up. */
   private demand(path: string): Promise<void> | null {
+    if (this.closed) return null;
     const s = this.sources.get(path);
-    if (!s || this.closed) return null;
+    if (s) return this.start(s);
+    const resolver = this.resolver;
+    if (!resolver) return null;
+    let pending = this.resolving.get(path);
+    if (!pending) {
+      pending = resolver(path).then(
+        (config) => {
+          this.resolving.delete(path);
+          if (!config || this.closed) return null;
+          let s = this.sources.get(path);
+          if (!s) {
+            s = new Source(config, this.driverFor(config), true);
+            this.sources.set(path, s);
+          }
+          return s;
+        },
+        (err: unknown) => {
+          this.resolving.delete(path);
+          this.log.warn('source resolver failed', { path, error: describeError(err) });
+          return null;
+        },
+      );
+      this.resolving.set(path, pending);
+    }
+    return pending.then((s) => (s ? this.start(s) : undefined));
+  }
+
+  private start(s: Source): Promise<void> {
     this.want(s);
     if (s.state === 'live' && s.stream && !s.stream.isEnded) return Promise.resolve();
     return new Promise<void>((resolve) => {
@@ -234,6 +299,26 @@ export class SourceManager {
       s.lastError = reason;
       return;
     }
+    if (s.resolved && this.resolver) {
+      // Is the path still where this source goes? Retry only if so.
+      const resolver = this.resolver;
+      void resolver(s.config.path).then(
+        (config) => this.reresolved(s, generation, reason, config?.url ?? null),
+        () => this.reresolved(s, generation, reason, null),
+      );
+      return;
+    }
+    this.retry(s, reason);
+  }
+
+  private reresolved(s: Source, generation: number, reason: string, url: string | null): void {
+    if (generation !== s.generation || !s.wanted || this.closed) return;
+    if (url === s.config.url) return this.retry(s, reason);
+    this.stop(s, `${reason}; ${url === null ? 'no origin has the path now' : 'the path has moved to another origin'}`);
+    s.lastError = reason;
+  }
+
+  private retry(s: Source, reason: string): void {
     s.retries++;
     this.setState(s, 'retrying', reason);
     this.log.warn('source dropped, retrying', { path: s.config.path, reason, inMs: s.backoff });
@@ -278,6 +363,7 @@ export class SourceManager {
     s.conn = null;
     this.setState(s, 'idle');
     this.endStream(s, reason);
+    if (s.resolved && this.sources.get(s.config.path) === s) this.sources.delete(s.config.path);
     this.log.info('source stopped', { path: s.config.path, reason });
   }
 

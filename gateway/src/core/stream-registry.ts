@@ -35,6 +35,16 @@ export type RegistryEvents = {
   refused: { request: AccessRequest; reason: RefusalReason };
 };
 
+/**
+ * Who else may own a path (a cluster: another node's publisher). Asked by the admission gate for
+ * every publish that this process would accept; `claim` resolves once the path is this process's,
+ * or with the refusal to give (`busy`: another node publishes it; `unavailable`: ownership cannot be
+ * decided now, and a publish fails closed).
+ */
+export interface PathOwnership {
+  claim(path: string): Promise<{ ok: true } | { ok: false; reason: 'busy' | 'unavailable'; message: string }>;
+}
+
 /** Whether a publisher may start on a path now. */
 export type PublishCheck =
   | { ok: true; takeover: boolean }
@@ -122,8 +132,21 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
         this.emit('refused', { request, reason: 'busy' });
         return { ok: false, reason: 'busy', message: check.reason, ...(check.retryInMs !== undefined ? { retryInMs: check.retryInMs } : {}) };
       }
+      const claimed = this.ownership ? await this.ownership.claim(request.path) : ({ ok: true } as const);
+      if (!claimed.ok) {
+        this.refusals.refused(`${request.path}|${claimed.reason}`, 'publish refused by the cluster', { path: request.path, protocol: request.protocol, ip: request.ip, id: request.id, reason: claimed.reason, why: claimed.message }, claimed.reason === 'unavailable' ? 'error' : 'warn');
+        this.emit('refused', { request, reason: claimed.reason });
+        return { ok: false, reason: claimed.reason, message: claimed.message };
+      }
     }
     return { ok: true, request, identity: verdict.identity, expiresAt: verdict.expiresAt, method: verdict.method };
+  }
+
+  private ownership: PathOwnership | null = null;
+
+  /** Who else may own paths (a cluster); without it, this process owns every path. */
+  setOwnership(ownership: PathOwnership | null): void {
+    this.ownership = ownership;
   }
 
   /** Who starts a path's stream when a reader asks for it and it is not live (pull sources on demand). */

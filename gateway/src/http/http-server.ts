@@ -8,6 +8,7 @@ import type { Logger } from '../core/log.js';
 
 export type RouteParams = { [name: string]: string };
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse, params: RouteParams, url: URL) => void | Promise<void>;
+export type HttpGuard = (req: IncomingMessage, res: ServerResponse, params: RouteParams, url: URL) => Promise<boolean>;
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, params: RouteParams, url: URL) => void;
 
 interface Route<H> {
@@ -52,6 +53,7 @@ export class HttpServer {
   private readonly secureSockets = new Set<Duplex>();
   private readonly routes: Route<HttpHandler>[] = [];
   private readonly upgrades: Route<UpgradeHandler>[] = [];
+  private readonly guards: Route<HttpGuard>[] = [];
 
   constructor(private readonly options: HttpServerOptions) {
     this.server = createServer({
@@ -97,6 +99,14 @@ export class HttpServer {
 
   route(method: string, pattern: RegExp | string, handler: HttpHandler): void {
     this.routes.push({ method, match: matcher(pattern), handler });
+  }
+
+  /**
+   * A handler asked first for GET (and HEAD) requests matching `pattern`: when it resolves true it
+   * has answered (e.g. a redirect to another node), otherwise the routes answer as usual.
+   */
+  guard(pattern: RegExp | string, handler: HttpGuard): void {
+    this.guards.push({ method: 'GET', match: matcher(pattern), handler });
   }
 
   upgrade(pattern: RegExp | string, handler: UpgradeHandler): void {
@@ -146,6 +156,26 @@ export class HttpServer {
       return;
     }
     const { pathname, url } = target;
+    if (this.guards.length > 0 && (req.method === 'GET' || req.method === 'HEAD')) {
+      const guards = this.guards.flatMap((g) => {
+        const params = g.match(pathname);
+        return params ? [{ g, params }] : [];
+      });
+      if (guards.length > 0) {
+        void (async () => {
+          for (const { g, params } of guards) if (await g.handler(req, res, params, url)) return;
+          this.dispatch(req, res, pathname, url);
+        })().catch((err: unknown) => {
+          this.options.log.error('http guard failed', { path: pathname, reason: String(err) });
+          if (!res.headersSent) sendProblem(res, 500, 'internal error');
+        });
+        return;
+      }
+    }
+    this.dispatch(req, res, pathname, url);
+  }
+
+  private dispatch(req: IncomingMessage, res: ServerResponse, pathname: string, url: URL): void {
     let allowed: string[] = [];
     for (const route of this.routes) {
       const params = route.match(pathname);

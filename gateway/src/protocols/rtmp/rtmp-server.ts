@@ -61,12 +61,14 @@ const PUBLISH_REFUSAL: { [R in RefusalReason]: string } = {
   forbidden: 'NetStream.Publish.Forbidden',
   'not-found': 'NetStream.Publish.BadName',
   busy: 'NetStream.Publish.BadName',
+  unavailable: 'NetStream.Publish.Failed',
 };
 const PLAY_REFUSAL: { [R in RefusalReason]: string } = {
   unauthorized: 'NetStream.Play.Unauthorized',
   forbidden: 'NetStream.Play.Forbidden',
   'not-found': 'NetStream.Play.StreamNotFound',
   busy: 'NetStream.Play.Failed',
+  unavailable: 'NetStream.Play.Failed',
 };
 
 /** One TCP connection: a publisher, a player, or (rarely) both on different message streams. */

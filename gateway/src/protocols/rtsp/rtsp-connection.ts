@@ -31,7 +31,7 @@ const REASONS: { [status: number]: string } = {
   455: 'Method Not Valid in This State', 459: 'Aggregate Operation Not Allowed', 461: 'Unsupported Transport',
   500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable', 505: 'RTSP Version Not Supported',
 };
-const REFUSAL_STATUS: { [R in RefusalReason]: number } = { unauthorized: 401, forbidden: 403, 'not-found': 404, busy: 409 };
+const REFUSAL_STATUS: { [R in RefusalReason]: number } = { unauthorized: 401, forbidden: 403, 'not-found': 404, busy: 409, unavailable: 503 };
 /** Most requests queued on one connection while one is being handled. */
 const MAX_QUEUED_REQUESTS = 32;
 /** Most SETUPs (tracks) in one session. */

@@ -78,6 +78,9 @@ export class SrtCaller extends TypedEmitter<SrtCallerEvents> {
       });
     });
     const caller = new SrtCaller(socket, o);
+    // A connected UDP socket reports the listener's ICMP port-unreachable as an error event (the
+    // listener went away): it ends this connection, never the process.
+    socket.on('error', (err: Error) => caller.socketError(err));
     try {
       await caller.handshake();
     } catch (err) {
@@ -103,6 +106,14 @@ export class SrtCaller extends TypedEmitter<SrtCallerEvents> {
 
   stats(): SrtConnectionStats | null {
     return this.conn?.stats() ?? null;
+  }
+
+  private failHandshake: ((err: Error) => void) | null = null;
+
+  private socketError(err: Error): void {
+    const reason = `socket error: ${err.message}`;
+    if (this.failHandshake) return this.failHandshake(new Error(`SRT handshake with ${this.o.host}:${this.o.port} failed: ${err.message}`));
+    this.close(reason);
   }
 
   close(reason = 'closed by caller'): void {
@@ -147,7 +158,9 @@ export class SrtCaller extends TypedEmitter<SrtCallerEvents> {
     return new Promise<void>((resolve, reject) => {
       const deadline = setTimeout(() => done(new TimeoutError(`SRT handshake with ${o.host}:${o.port} timed out`)), o.connectTimeoutMs ?? 3000);
       const retry = setInterval(() => this.socket.send(request), RETRY_MS);
+      this.failHandshake = (err) => done(err);
       const done = (err?: Error): void => {
+        this.failHandshake = null;
         clearTimeout(deadline);
         clearInterval(retry);
         this.socket.off('message', onMessage);

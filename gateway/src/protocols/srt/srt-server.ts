@@ -111,6 +111,7 @@ const GATE_REFUSAL: { [R in RefusalReason]: number } = {
   forbidden: AccessReject.Forbidden,
   'not-found': AccessReject.NotFound,
   busy: AccessReject.Conflict,
+  unavailable: AccessReject.Unavailable,
 };
 
 export class SrtServer {
