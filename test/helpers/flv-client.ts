@@ -35,6 +35,13 @@ export function readHttpFlv(url: string, opts: { keepTags?: boolean } = {}): Flv
   client.ended = new Promise((r) => (settle = r));
   const req = request(url, (res) => {
     client.status = res.statusCode;
+    if (res.statusCode !== 200) {
+      // A refusal (a problem+json body), not a stream.
+      res.resume();
+      res.on('end', () => settle('end'));
+      res.on('close', () => settle('end'));
+      return;
+    }
     res.on('data', (chunk: Buffer) => {
       client.bytes += chunk.length;
       const at = performance.now();

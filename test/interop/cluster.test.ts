@@ -56,7 +56,8 @@ if (!IN_LOOPBACK_NETNS) {
 
     const node = (id: string, redisUrl: string): Promise<ChildGateway> =>
       spawnGateway({
-        cluster: { redis: redisUrl, nodeId: id, ttlMs: TTL_MS, heartbeatMs: 500, lingerMs: LINGER_MS },
+        // Edges pull over SRT here (the RTMP pull is in test/integration/cluster.test.ts).
+        cluster: { redis: redisUrl, nodeId: id, ttlMs: TTL_MS, heartbeatMs: 500, lingerMs: LINGER_MS, pullProtocol: 'srt' },
         webrtc: { additionalHosts: ['127.0.0.1'] },
       });
 
@@ -88,6 +89,7 @@ if (!IN_LOOPBACK_NETNS) {
       const onA = await cluster(a);
       const edges = onA.served.filter((s) => s.path === 'live/c').map((s) => s.edge).sort();
       assert.deepEqual(edges, ['B', 'C'], `one pull per edge: ${JSON.stringify(onA.served)}`);
+      assert.ok(onA.served.every((s) => s.protocol === 'srt'), 'pulled over SRT');
       assert.deepEqual((await cluster(b)).pulls, [{ path: 'live/c', from: 'A' }]);
       assert.deepEqual((await cluster(c)).pulls, [{ path: 'live/c', from: 'A' }]);
       assert.deepEqual(onA.nodes.map((n) => n.id), ['A', 'B', 'C']);

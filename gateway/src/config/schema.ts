@@ -76,8 +76,11 @@ export const configSchema = z
         ttlMs: z.number().int().min(1000).max(120_000).default(5000),
         /** How often records and claims are renewed (ms); at most a third of `ttlMs`. */
         heartbeatMs: z.number().int().min(100).max(40_000).default(1000),
-        /** How an edge pulls a path from its origin. */
-        pullProtocol: z.enum(['srt', 'rtmp']).default('srt'),
+        /**
+         * How an edge pulls a path from its origin: RTMP (TCP; the cheapest and fastest to start
+         * inside a data centre) or SRT (loss recovery and encryption between regions).
+         */
+        pullProtocol: z.enum(['srt', 'rtmp']).default('rtmp'),
         /** SRT latency of edge pulls (ms): inside a data centre far less than over the internet. */
         pullLatencyMs: z.number().int().min(20).max(8000).default(60),
         /** Credentials an edge presents to its origin when reads need them (a `token`, or `user` and `pass`). */

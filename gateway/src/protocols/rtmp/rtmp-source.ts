@@ -33,7 +33,8 @@ export class RtmpSourceDriver implements SourceDriver {
       const now = performance.now();
       if (m.typeId === 9) ingest.video(m.timestamp, m.payload, now);
       else if (m.typeId === 8) ingest.audio(m.timestamp, m.payload, now);
-      ingest.flush();
+      // One fan-out per socket read, as for a publisher (readers get one write for all its messages).
+      ingest.flushSoon();
     });
     void (async () => {
       try {

@@ -52,6 +52,18 @@ export class RtmpToStream {
     this.stream.pushMany(units);
   }
 
+  /** `flush` once the current turn of the event loop is done (after every message of one socket read). */
+  flushSoon(): void {
+    if (this.pending.length === 0 || this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => {
+      this.flushQueued = false;
+      this.flush();
+    });
+  }
+
+  private flushQueued = false;
+
   /** Data messages: `onMetaData` (after the session stripped `@setDataFrame`) becomes stream metadata. */
   data(values: readonly Amf0Value[]): void {
     if (values[0] !== 'onMetaData') return;

@@ -48,7 +48,7 @@ export class SrtSourceDriver implements SourceDriver {
             return;
           }
         }
-        ingest.push(payload, performance.now());
+        ingest.pushBatched(payload, performance.now());
       });
     })();
     return { ended, close, describe: () => ({ payloads }) };

@@ -47,6 +47,22 @@ export class SrtToStream {
     this.flushUnits();
   }
 
+  /**
+   * Like `push`, but the units go out together once the current turn of the event loop is done
+   * (a caller reading many payloads in one turn: one fan-out, one write per reader for all of them).
+   */
+  pushBatched(payload: Buffer, receivedAt: number): void {
+    this.ts.push(payload, receivedAt);
+    if (this.pending.length === 0 || this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => {
+      this.flushQueued = false;
+      this.flushUnits();
+    });
+  }
+
+  private flushQueued = false;
+
   /** The publisher is gone: what the demuxer still holds goes out. */
   end(): void {
     this.ts.flush();
