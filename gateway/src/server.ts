@@ -38,8 +38,7 @@ import { WebrtcSessionLimits } from './protocols/webrtc/session-limits.js';
 import { WebrtcPorts } from './protocols/webrtc/webrtc-ports.js';
 import type { Announced } from './nat/public-addresses.js';
 import { hostname } from 'node:os';
-import { ClusterNode } from './cluster/cluster-node.js';
-import { RedisStore } from './cluster/redis-store.js';
+import type { ClusterNode } from './cluster/cluster-node.js';
 import { registerClusterApi } from './api/cluster-api.js';
 
 export interface GatewayOptions {
@@ -308,6 +307,8 @@ export class Gateway {
     const h = host.includes(':') ? `[${host}]` : host;
     const { http, rtmp, srt } = this.ports;
     const id = c.nodeId ?? `${hostname()}-${http ?? rtmp ?? srt ?? 0}`;
+    // Only a cluster member loads the Redis client.
+    const [{ RedisStore }, { ClusterNode }] = await Promise.all([import('./cluster/redis-store.js'), import('./cluster/cluster-node.js')]);
     const store = new RedisStore({ url: redisUrl, keyPrefix: c.keyPrefix, commandTimeoutMs: Math.min(2000, c.heartbeatMs * 2) });
     const urls = {
       http: http !== undefined ? `http://${h}:${http}` : null,
