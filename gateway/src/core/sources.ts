@@ -100,6 +100,8 @@ class Source {
   /** Bumped on every connection: a stale connection's callbacks do nothing. */
   generation = 0;
   offReaders: (() => void)[] = [];
+  /** The publisher the last connection was: once another one has taken the stream over, stopping ends nothing. */
+  publisher: PublisherInfo | null = null;
   constructor(
     readonly config: SourceConfig,
     readonly driver: SourceDriver,
@@ -186,8 +188,9 @@ export class SourceManager {
     if (!resolver) return null;
     let pending = this.resolving.get(path);
     if (!pending) {
-      pending = resolver(path).then(
-        (config) => {
+      // A resolver that fails, or names a URL no driver opens, leaves the reader refused (not found).
+      pending = resolver(path)
+        .then((config) => {
           this.resolving.delete(path);
           if (!config || this.closed) return null;
           let s = this.sources.get(path);
@@ -196,13 +199,12 @@ export class SourceManager {
             this.sources.set(path, s);
           }
           return s;
-        },
-        (err: unknown) => {
+        })
+        .catch((err: unknown) => {
           this.resolving.delete(path);
           this.log.warn('source resolver failed', { path, error: describeError(err) });
           return null;
-        },
-      );
+        });
       this.resolving.set(path, pending);
     }
     return pending.then((s) => (s ? this.start(s) : undefined));
@@ -258,6 +260,7 @@ export class SourceManager {
       publish: (info) => {
         if (generation !== s.generation) throw new Error('a stale source connection');
         const publisher: PublisherInfo = { id: `source/${s.config.path}#${generation}`, grant, ...info };
+        s.publisher = publisher;
         let stream = s.stream;
         if (stream && !stream.isEnded && this.registry.get(s.config.path) === stream) stream.handOver(publisher);
         else {
@@ -372,7 +375,9 @@ export class SourceManager {
     s.stream = null;
     for (const off of s.offReaders) off();
     s.offReaders = [];
-    if (stream && !stream.isEnded) this.registry.unpublish(stream, reason);
+    // A stream another publisher has taken over is theirs now: it goes on.
+    if (stream && !stream.isEnded) this.registry.unpublish(stream, reason, s.publisher ?? undefined);
+    s.publisher = null;
   }
 
   close(): void {

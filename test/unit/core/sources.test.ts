@@ -99,3 +99,62 @@ test('an on-demand source that fails while nobody waits is not retried; a reader
   assert.equal(driver.opened.length, opened, 'no more attempts');
   assert.equal(m.views()[0]!.lastError, 'connection refused');
 });
+
+test('a resolver names sources for unknown paths: asked once for many readers; the source is forgotten when it stops', async () => {
+  const driver = new ScriptedDriver();
+  const m = setup([], driver);
+  let asked = 0;
+  m.setResolver(async (path) => {
+    asked++;
+    return path === 'edge/x' ? { path, url: 'test://origin/edge/x', onDemand: true, lingerMs: 50, startTimeoutMs: 2000, options: {} } : null;
+  });
+  assert.equal((await read('edge/none')).ok, false, 'a path the resolver does not know is not found');
+  const readers = [read('edge/x'), read('edge/x'), read('edge/x')];
+  await waitFor(() => driver.opened.length === 1, 1000, 'one source for three readers');
+  driver.live();
+  assert.ok((await Promise.all(readers)).every((d) => d.ok));
+  assert.equal(asked, 2, 'the resolver was asked once for edge/x');
+  assert.deepEqual(m.views().map((v) => [v.path, v.resolved, v.state]), [['edge/x', true, 'live']]);
+  assert.equal(m.running('edge/x')?.resolved, true);
+  await waitFor(() => m.views().length === 0, 1000, 'forgotten after the linger');
+  assert.equal(registry.get('edge/x'), undefined);
+});
+
+test('a resolved source that drops is retried only while the resolver still names the same URL', async () => {
+  const driver = new ScriptedDriver();
+  const m = setup([], driver);
+  let url: string | null = 'test://origin-a/edge/y';
+  m.setResolver(async (path) => (url ? { path, url, onDemand: true, lingerMs: 5000, startTimeoutMs: 2000, options: {} } : null));
+  const admitted = read('edge/y');
+  await waitFor(() => driver.opened.length === 1, 1000, 'opened');
+  driver.live();
+  assert.equal((await admitted).ok, true);
+  const stream = registry.get('edge/y')!;
+  stream.addReader({ id: 'c', protocol: 'http-flv', remoteAddress: '1.2.3.4' }, sink);
+  driver.opened[0]!.end('origin hiccup');
+  await waitFor(() => driver.opened.length === 2, 2000, 'retried: same origin');
+  driver.live();
+  assert.equal(registry.get('edge/y'), stream, 'readers stay on the same stream');
+  url = 'test://origin-b/edge/y';
+  driver.opened[1]!.end('origin gone');
+  await waitFor(() => stream.isEnded, 2000, 'the path moved: the stream ends, its readers come back');
+  assert.equal(driver.opened.length, 2, 'not retried');
+  assert.deepEqual(m.views(), [], 'forgotten');
+});
+
+test('stopping a resolved source whose stream another publisher took over leaves that stream alone', async () => {
+  const driver = new ScriptedDriver();
+  const m = setup([], driver);
+  m.setResolver(async (path) => ({ path, url: 'test://origin/edge/z', onDemand: true, lingerMs: 5000, startTimeoutMs: 2000, options: {} }));
+  const admitted = read('edge/z');
+  await waitFor(() => driver.opened.length === 1, 1000, 'opened');
+  driver.live();
+  assert.equal((await admitted).ok, true);
+  const stream = registry.get('edge/z')!;
+  // A local publisher takes the path over (the origin went silent, the claim is this node's now).
+  registry.options.allowTakeover = true;
+  registry.publish('edge/z', { id: 'local', protocol: 'rtmp', remoteAddress: '5.6.7.8', close() {} });
+  m.stopResolved('edge/z', 'origin gone');
+  assert.equal(stream.isEnded, false, 'the new publisher goes on');
+  assert.equal(stream.publisher.id, 'local');
+});
