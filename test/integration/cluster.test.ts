@@ -149,11 +149,15 @@ describe('cluster on Redis (in-process nodes)', { concurrency: false }, () => {
       try {
         await store.putNode('garbage', 'not json {', 60_000);
         await store.putNode('huge', 'x'.repeat(300 * 1024), 60_000);
+        await store.putNode('shapeless', '{"id":7,"urls":null}', 60_000);
+        await store.putNode('array', '[1,2,3]', 60_000);
         const view = await edge.gateway.cluster!.view();
         assert.deepEqual(view.nodes.map((n) => n.id), ['edge', 'origin']);
       } finally {
         await store.deleteNode('garbage');
         await store.deleteNode('huge');
+        await store.deleteNode('shapeless');
+        await store.deleteNode('array');
         await store.close();
       }
     });

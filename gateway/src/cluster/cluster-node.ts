@@ -68,6 +68,24 @@ export const EDGE_QUERY_PARAM = 'cluster_node';
 const UNUSED_CLAIM_MS = 10_000;
 const MAX_RECORD_PATHS = 10_000;
 
+/** A node record read from Redis, or null when it is not one (another program's key, a broken write). */
+function parseRecord(json: string): NodeRecord | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null) return null;
+  const r = v as Partial<NodeRecord>;
+  const urls = r.urls as Partial<NodeUrls> | undefined;
+  const url = (u: unknown): boolean => u === null || typeof u === 'string';
+  if (typeof r.id !== 'string' || typeof urls !== 'object' || urls === null || !url(urls.http) || !url(urls.rtmp) || !url(urls.srt)) return null;
+  if (!Array.isArray(r.paths) || !Array.isArray(r.pulls) || typeof r.load !== 'object' || r.load === null) return null;
+  if (typeof r.load.readers !== 'number' || typeof r.load.cpu !== 'number') return null;
+  return r as NodeRecord;
+}
+
 export type ClaimAnswer = { ok: true } | { ok: false; reason: 'busy' | 'unavailable'; message: string };
 
 export class ClusterNode implements PathOwnership {
@@ -83,6 +101,8 @@ export class ClusterNode implements PathOwnership {
   private load: NodeLoad = { readers: 0, streams: 0, cpu: 0, bandwidthBps: 0 };
   private nodesCache: { at: number; records: NodeRecord[] } | null = null;
   private downSince: number | null = null;
+  private lastBeatError: string | null = null;
+  private lastBeatErrorAt = 0;
   private closed = false;
   private readonly offs: (() => void)[] = [];
 
@@ -175,8 +195,8 @@ export class ClusterNode implements PathOwnership {
     const holder = await this.store.holder(path);
     if (holder === null || holder === this.id) return null;
     const json = await this.store.node(holder);
-    if (json === null) return null;
-    const record = JSON.parse(json) as NodeRecord;
+    const record = json === null ? null : parseRecord(json);
+    if (record === null) return null;
     const url = this.pullUrl(record, path);
     if (!url) {
       this.log.warn('cluster: the origin has no URL to pull from', { path, origin: holder, protocol: this.o.pullProtocol });
@@ -212,7 +232,14 @@ export class ClusterNode implements PathOwnership {
     if (this.beating || this.closed) return this.beating ?? Promise.resolve();
     this.beating = this.beat()
       .catch((err: unknown) => {
-        if (this.store.connected) this.log.warn('cluster: heartbeat failed', { node: this.id, error: describeError(err) });
+        // Said once per kind of failure and minute: a Redis that answers slowly fails every beat.
+        const error = describeError(err);
+        const now = Date.now();
+        if (this.store.connected && (error !== this.lastBeatError || now - this.lastBeatErrorAt > 60_000)) {
+          this.log.warn('cluster: heartbeat failed', { node: this.id, error });
+          this.lastBeatError = error;
+          this.lastBeatErrorAt = now;
+        }
       })
       .finally(() => (this.beating = null));
     return this.beating;
@@ -311,11 +338,8 @@ export class ClusterNode implements PathOwnership {
     if (this.nodesCache && now - this.nodesCache.at < this.o.heartbeatMs) return this.nodesCache.records;
     const records: NodeRecord[] = [];
     for (const json of await this.store.nodes()) {
-      try {
-        records.push(JSON.parse(json) as NodeRecord);
-      } catch {
-        /* not a record of ours */
-      }
+      const record = parseRecord(json);
+      if (record) records.push(record);
     }
     records.sort((a, b) => a.id.localeCompare(b.id));
     this.nodesCache = { at: now, records };
