@@ -407,7 +407,7 @@ export class ClusterNode implements PathOwnership {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     for (const off of this.offs) off();
-    this.registry.setOwnership(null);
+    // The ownership stays: `claim` refuses from now on, so nothing is published without a claim.
     this.sources.setResolver(null);
     await this.beating;
     if (this.store.connected) {
