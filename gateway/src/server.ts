@@ -1,4 +1,5 @@
 /** Wires every part together from a Config: the registry, the HTTP server and the protocol servers. */
+import { redactUrl } from './core/redact-url.js';
 import { registerEventsApi } from './api/events-api.js';
 import { registerInfoApi } from './api/info-api.js';
 import { registerSrtApi } from './api/srt-api.js';
@@ -335,7 +336,7 @@ export class Gateway {
     this.cluster = cluster;
     await cluster.start();
     if (this.http) registerClusterApi(this.http, cluster, this.registry, c.redirect);
-    this.log.info('cluster joined', { node: id, redis: redact(redisUrl), pull: c.pullProtocol, ttlMs: c.ttlMs, ...urls });
+    this.log.info('cluster joined', { node: id, redis: redactUrl(redisUrl), pull: c.pullProtocol, ttlMs: c.ttlMs, ...urls });
   }
 
   /** Ends every stream and session and closes the ports. Idempotent. */
@@ -394,12 +395,3 @@ function accessOptions(config: Config): AuthOptions {
   };
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
-  }
-}

@@ -6,6 +6,7 @@
  * the stream ends. How a URL is pushed to is a protocol's business (a PushDriver given by whoever builds
  * the gateway).
  */
+import { redactUrl } from './redact-url.js';
 import { describeError } from './errors.js';
 import type { Logger } from './log.js';
 import { matchPath } from './path.js';
@@ -64,16 +65,6 @@ class Relay {
   ) {}
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    for (const k of ['passphrase', 'pass', 'token']) if (u.searchParams.has(k)) u.searchParams.set(k, '***');
-    return u.toString();
-  } catch {
-    return url;
-  }
-}
 
 /** `{path}` and `{name}` in a target URL, for one stream. */
 export function targetUrl(template: string, path: string): string {
@@ -104,7 +95,7 @@ export class RelayManager {
     const out: RelayView[] = [];
     for (const [stream, list] of this.relays) {
       for (const r of list) {
-        out.push({ path: stream.path, url: redact(r.url), state: r.state, lastError: r.lastError, connects: r.connects, retries: r.retries, since: new Date(r.since).toISOString() });
+        out.push({ path: stream.path, url: redactUrl(r.url), state: r.state, lastError: r.lastError, connects: r.connects, retries: r.retries, since: new Date(r.since).toISOString() });
       }
     }
     return out;
@@ -128,7 +119,7 @@ export class RelayManager {
   private connect(r: Relay): void {
     if (r.stopped || r.stream.isEnded) return;
     r.timer = null;
-    const log = this.log.child({ path: r.stream.path, relay: redact(r.url) });
+    const log = this.log.child({ path: r.stream.path, relay: redactUrl(r.url) });
     const openedAt = performance.now();
     let conn: PushConnection;
     try {
@@ -145,7 +136,7 @@ export class RelayManager {
     r.connects++;
     if (r.state !== 'live') r.since = Date.now();
     r.state = 'live';
-    this.log.info('relay pushing', { path: r.stream.path, relay: redact(r.url), connects: r.connects });
+    this.log.info('relay pushing', { path: r.stream.path, relay: redactUrl(r.url), connects: r.connects });
   }
 
   private ended(r: Relay, openedAt: number, reason: string): void {
@@ -156,7 +147,7 @@ export class RelayManager {
     r.retries++;
     if (r.state !== 'retrying') r.since = Date.now();
     r.state = 'retrying';
-    this.log.warn('relay dropped, retrying', { path: r.stream.path, relay: redact(r.url), reason, inMs: r.backoff });
+    this.log.warn('relay dropped, retrying', { path: r.stream.path, relay: redactUrl(r.url), reason, inMs: r.backoff });
     r.timer = setTimeout(() => this.connect(r), r.backoff);
     r.timer.unref();
     r.backoff = Math.min(RETRY_MAX_MS, r.backoff * 2);

@@ -11,6 +11,7 @@
  * asked again: the same URL is retried, anything else (another origin, none) stops it and ends its
  * stream, so that readers come back and find the path where it is now.
  */
+import { redactUrl } from './redact-url.js';
 import type { AccessGrant } from './access.js';
 import { describeError } from './errors.js';
 import type { Logger } from './log.js';
@@ -109,15 +110,6 @@ class Source {
   ) {}
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
-  }
-}
 
 export class SourceManager {
   private readonly sources = new Map<string, Source>();
@@ -166,7 +158,7 @@ export class SourceManager {
       const details = s.conn?.describe?.();
       return {
         path: s.config.path,
-        url: redact(s.config.url),
+        url: redactUrl(s.config.url),
         onDemand: s.config.onDemand,
         resolved: s.resolved,
         state: s.state,
@@ -245,7 +237,7 @@ export class SourceManager {
     s.retryTimer = null;
     const generation = ++s.generation;
     this.setState(s, s.connects === 0 && s.retries === 0 ? 'connecting' : s.state === 'retrying' ? 'retrying' : 'connecting');
-    const log = this.log.child({ path: s.config.path, source: redact(s.config.url) });
+    const log = this.log.child({ path: s.config.path, source: redactUrl(s.config.url) });
     const grant: AccessGrant = {
       ok: true,
       request: { action: 'publish', protocol: 'source', path: s.config.path, ip: '', id: `source/${s.config.path}` },
