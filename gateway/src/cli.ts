@@ -93,6 +93,10 @@ async function main(): Promise<number> {
       const announced = gateway.webrtcAddresses().map((a) => `${a.address}:${a.udpPort}${a.tcpPort !== undefined && a.tcpPort !== a.udpPort ? `/tcp ${a.tcpPort}` : ''}`);
       lines.push(`  webrtc   media on UDP ${gateway.ports.webrtcUdp}${tcp}; candidates announce ${announced.length > 0 ? announced.join(', ') : 'nothing (set webrtc.publicAddresses)'}`);
     }
+    if (gateway.cluster) {
+      const c = gateway.config.cluster;
+      lines.push(`  cluster  node ${gateway.cluster.id}, edges pull over ${c.pullProtocol.toUpperCase()}${c.redirect ? ', HTTP players redirected to the node with the path' : ''}   (GET /api/v1/cluster)`);
+    }
     process.stderr.write(lines.join('\n') + '\n\n');
   } catch (err) {
     if (err instanceof LivegateError) {
