@@ -6,7 +6,7 @@
  * (fed a light history entry, retransmitted as RTX by werift), RTCP in. Knows werift 0.25.2's
  * sender and DTLS transport fields; like werift-ice.ts, the only place that does.
  */
-import { SrtpSender, SRTP_AES128_CM_HMAC_SHA1_80 } from '../../../format/srtp.js';
+import { SrtpSender, SRTP_AES128_CM_HMAC_SHA1_80, SRTP_MAX_PACKET } from '../../../format/srtp.js';
 import type { RTCPeerConnection, RTCRtpSender } from '../werift.js';
 import { sendOnSelectedPath } from './werift-ice.js';
 
@@ -28,6 +28,50 @@ interface WeriftSender {
 
 interface WeriftDtls {
   dtls?: { srtp: { srtpProfile?: number }; extractSessionKeys(keyLength: number, saltLength: number): { localKey: Buffer; localSalt: Buffer } };
+  /** Every RTP packet werift itself sends (NACK answers, RTX) goes through here. */
+  sendRtp(payload: Buffer, header: WeriftHeader): Promise<number>;
+}
+
+/** The fields of a header werift hands its transport (an RtpHeader, or a history entry's). */
+interface WeriftHeader {
+  payloadType: number;
+  marker: boolean;
+  sequenceNumber: number;
+  timestamp: number;
+  ssrc: number;
+  csrc: number[];
+  extensions: { id: number; payload: Buffer }[];
+}
+
+/**
+ * `h` as an RTP header on the wire, with its extensions in the one-byte form (RFC 8285), or null when
+ * they do not fit it (werift's own path serializes those).
+ */
+export function serializeRtpHeader(h: WeriftHeader): Buffer | null {
+  if (h.csrc.length > 0) return null;
+  let extBytes = 0;
+  for (const e of h.extensions) {
+    if (e.id < 1 || e.id > 14 || e.payload.length < 1 || e.payload.length > 16) return null;
+    extBytes += 1 + e.payload.length;
+  }
+  const words = Math.ceil(extBytes / 4);
+  const out = Buffer.alloc(12 + (h.extensions.length > 0 ? 4 + words * 4 : 0));
+  out[0] = h.extensions.length > 0 ? 0x90 : 0x80;
+  out[1] = (h.marker ? 0x80 : 0) | (h.payloadType & 0x7f);
+  out.writeUInt16BE(h.sequenceNumber & 0xffff, 2);
+  out.writeUInt32BE(h.timestamp >>> 0, 4);
+  out.writeUInt32BE(h.ssrc >>> 0, 8);
+  if (h.extensions.length > 0) {
+    out.writeUInt16BE(0xbede, 12);
+    out.writeUInt16BE(words, 14);
+    let at = 16;
+    for (const e of h.extensions) {
+      out[at++] = (e.id << 4) | (e.payload.length - 1);
+      e.payload.copy(out, at);
+      at += e.payload.length;
+    }
+  }
+  return out;
 }
 
 /** One sendonly track's RTP header, written in place for each packet. */
@@ -86,6 +130,8 @@ export class FastRtpSender {
   private readonly srtp: SrtpSender;
   private readonly tracks = new Map<RTCRtpSender, { header: TrackHeader; werift: WeriftSender }>();
   packetsSent = 0;
+  /** Packets werift asked to send (retransmissions) that went through livegate's SRTP. */
+  packetsResent = 0;
 
   private constructor(
     private readonly pc: RTCPeerConnection,
@@ -99,9 +145,24 @@ export class FastRtpSender {
    * no ICE path on the shared ports): werift's own path is used then.
    */
   static attach(pc: RTCPeerConnection, senders: RTCRtpSender[]): FastRtpSender | null {
-    const dtls = (pc as unknown as { dtlsTransports: WeriftDtls[] }).dtlsTransports[0]?.dtls;
-    if (!dtls || dtls.srtp.srtpProfile !== SRTP_AES128_CM_HMAC_SHA1_80) return null;
+    const transport = (pc as unknown as { dtlsTransports: WeriftDtls[] }).dtlsTransports[0];
+    const dtls = transport?.dtls;
+    if (!transport || !dtls || dtls.srtp.srtpProfile !== SRTP_AES128_CM_HMAC_SHA1_80) return null;
     const fast = new FastRtpSender(pc, dtls.extractSessionKeys(16, 14));
+    // What werift still sends itself (NACK answers as RTX, or as the packet again) is protected by the
+    // same SRTP context and sent the same way: no cipher object per retransmission either.
+    const werift = transport.sendRtp.bind(transport);
+    transport.sendRtp = (payload, header) => {
+      const h = serializeRtpHeader(header);
+      if (h && h.length + payload.length <= SRTP_MAX_PACKET) {
+        const packet = fast.srtp.protect(h, payload);
+        if (sendOnSelectedPath(pc, packet)) {
+          fast.packetsResent++;
+          return Promise.resolve(packet.length);
+        }
+      }
+      return werift(payload, header);
+    };
     for (const sender of senders) {
       const w = sender as unknown as WeriftSender;
       if (w.codec === undefined) continue;
