@@ -38,7 +38,7 @@ export interface AccessRequest extends Credentials {
  * - `not-found`: nothing to read at the path (SRT 2404, HTTP 404);
  * - `busy`: the path is being published by someone else (SRT 2409, HTTP 409);
  * - `unavailable`: the gateway cannot decide now (the cluster's Redis is unreachable: a new publish
- *   fails closed) — try again later (SRT 1503, HTTP 503).
+ *   fails closed) — try again later (SRT 2503, HTTP 503).
  */
 export type RefusalReason = 'unauthorized' | 'forbidden' | 'not-found' | 'busy' | 'unavailable';
 
