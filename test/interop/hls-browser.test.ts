@@ -111,25 +111,31 @@ if (!IN_LOOPBACK_NETNS) {
       await gw?.close();
     });
 
+    /** Opens the hls.js page on `url` and waits until it presents frames at 640 px with the 1 kHz tone. */
+    async function playUntilToneAndFrames(url: string, siteUrl: string, what: string): Promise<{ page: Page; last: HlsView }> {
+      const page = await (await browser.newContext()).newPage();
+      await page.goto(siteUrl + '/');
+      await page.evaluate((u) => (window as unknown as { play(u: string): void }).play(u), url);
+      await probe(page);
+      let last: HlsView | null = null;
+      await waitFor(
+        async () => {
+          last = await hlsView(page);
+          return last.presented > 50 && last.width === 640 && Math.abs(last.toneHz - 1000) < 30 ? true : null;
+        },
+        20_000,
+        what,
+        100,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}: ${JSON.stringify(last)}`);
+      });
+      return { page, last: last! };
+    }
+
     test('hls.js in low-latency mode: frames at 640x360, the 1 kHz tone, latency under 1.5 s', async (t) => {
       const site = await serveStatic({ '/': ['text/html', HLS_PAGE], '/hls.js': ['text/javascript', readModule('hls.js/dist/hls.min.js')] });
       try {
-        const page = await (await browser.newContext()).newPage();
-        await page.goto(site.url + '/');
-        await page.evaluate((url) => (window as unknown as { play(u: string): void }).play(url), gw.httpUrl('live/hls/index.m3u8'));
-        await probe(page);
-        let last: HlsView | null = null;
-        await waitFor(
-          async () => {
-            last = await hlsView(page);
-            return last.presented > 50 && last.width === 640 && Math.abs(last.toneHz - 1000) < 30 ? true : null;
-          },
-          20_000,
-          'frames and the tone',
-          100,
-        ).catch((err: Error) => {
-          throw new Error(`${err.message}: ${JSON.stringify(last)}`);
-        });
+        const { page } = await playUntilToneAndFrames(gw.httpUrl('live/hls/index.m3u8'), site.url, 'frames and the tone');
         // Latency once settled (hls.js measures it from EXT-X-PROGRAM-DATE-TIME and the playhead): under
         // 1.5 s for 2 s on end. A stall (the 2-core box busy) costs latency that hls.js then wins back
         // by playing at up to 1.2×: that is waited for, not a guessed settling time.
@@ -157,23 +163,8 @@ if (!IN_LOOPBACK_NETNS) {
       assert.ok(done.durationSeconds > 5, `recorded ${done.durationSeconds} s`);
       const site = await serveStatic({ '/': ['text/html', HLS_PAGE], '/hls.js': ['text/javascript', readModule('hls.js/dist/hls.min.js')] });
       try {
-        const page = await (await browser.newContext()).newPage();
-        await page.goto(site.url + '/');
-        await page.evaluate((url) => (window as unknown as { play(u: string): void }).play(url), gw.httpUrl(started.playlist.slice(1)));
-        await probe(page);
-        let last: HlsView | null = null;
-        await waitFor(
-          async () => {
-            last = await hlsView(page);
-            return last.presented > 50 && last.width === 640 && Math.abs(last.toneHz - 1000) < 30 ? true : null;
-          },
-          20_000,
-          'frames and the tone from the recording',
-          100,
-        ).catch((err: Error) => {
-          throw new Error(`${err.message}: ${JSON.stringify(last)}`);
-        });
-        assert.deepEqual(last!.errors.filter((e) => e.includes('fatal')), []);
+        const { page, last } = await playUntilToneAndFrames(gw.httpUrl(started.playlist.slice(1)), site.url, 'frames and the tone from the recording');
+        assert.deepEqual(last.errors.filter((e) => e.includes('fatal')), []);
         await page.context().close();
       } finally {
         site.server.close();
