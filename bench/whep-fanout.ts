@@ -67,7 +67,7 @@ const target = process.env.BENCH_WHEP_SOURCE === 'rtsp' ? ['-f', 'rtsp', '-rtsp_
 const publisher = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', clip(), '-c', 'copy', ...target], { stdio: 'ignore' });
 await sleep(3000);
 
-type Report = { viewers: number; overTcp: number; packets: number; seconds: number; transcoderCorePercent: number; latency: { [k: string]: { p50: number; p99: number; n: number } } };
+type Report = { viewers: number; overTcp: number; packets: number; seconds: number; transcoderCorePercent: number; threads: { [name: string]: number }; latency: { [k: string]: { p50: number; p99: number; n: number } } };
 const rows = [];
 for (const n of COUNTS) {
   const viewers: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/whep-viewers.ts'), `http://127.0.0.1:${ports.http}/live/bench/whep`, String(n), overTcp ? 'tcp' : 'udp'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -105,6 +105,7 @@ for (const n of COUNTS) {
     },
     audioLatencyMs: r.latency['webrtc-audio'] && { p50: +r.latency['webrtc-audio'].p50.toFixed(2), p99: +r.latency['webrtc-audio'].p99.toFixed(2) },
     transcoderCorePercent: +r.transcoderCorePercent.toFixed(2),
+    threadsCorePercent: r.threads,
   };
   console.log(JSON.stringify(row));
   rows.push(row);

@@ -3,6 +3,7 @@
  * IPC: sends { rtmp, http }; answers 'reset' and 'report' (latency percentiles per probe name,
  * RTP packets sent by all WHEP viewers, transcoder CPU).
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { parseConfig } from '../gateway/src/config/load.js';
 import { setLatencyProbe } from '../gateway/src/core/latency-probe.js';
 import { createLogger } from '../gateway/src/core/log.js';
@@ -28,7 +29,24 @@ const config = parseConfig({
 const gw = await Gateway.start(config, { log: createLogger('warn') });
 process.send!({ rtmp: gw.ports.rtmp, http: gw.ports.http, rtsp: gw.ports.rtsp, webrtcUdp: gw.ports.webrtcUdp });
 
+/** CPU ticks (user + system) of each thread of this process, by thread name (Linux /proc). */
+function threadTicks(): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = tid === String(process.pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      byName.set(name, (byName.get(name) ?? 0) + Number(f[11]) + Number(f[12]));
+    } catch {
+      // the thread ended
+    }
+  }
+  return byName;
+}
+
 let base = { packets: 0, transcodeMs: 0, at: performance.now() };
+let baseThreads = threadTicks();
 // Packets sent per session, kept after the session ends: a sum over the live sessions alone falls
 // when viewers drop out (what made this bench print negative packets/s at 100 viewers).
 const sentBy = new Map<string, number>();
@@ -50,6 +68,7 @@ process.on('message', (msg: string) => {
   if (msg === 'reset') {
     samples.clear();
     base = totals();
+    baseThreads = threadTicks();
   } else if (msg === 'report') {
     const now = totals();
     const latency: { [name: string]: { p50: number; p99: number; n: number } } = {};
@@ -60,6 +79,8 @@ process.on('message', (msg: string) => {
       packets: now.packets - base.packets,
       seconds: (now.at - base.at) / 1000,
       transcoderCorePercent: ((now.transcodeMs - base.transcodeMs) / (now.at - base.at)) * 100,
+      // Share of a core per thread: the main thread does the fan-out, the others are V8's and libuv's.
+      threads: Object.fromEntries([...threadTicks()].map(([name, t]) => [name, +(((t - (baseThreads.get(name) ?? 0)) / 100 / ((now.at - base.at) / 1000)) * 100).toFixed(1)]).filter(([, v]) => (v as number) > 0)),
       latency,
     });
   }

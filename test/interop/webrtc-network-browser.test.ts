@@ -170,7 +170,7 @@ if (!IN_LOOPBACK_NETNS) {
       }, 10000, 'the 1 kHz tone');
       const [viewer] = await sessions(gw, 'webrtc');
       assert.equal(viewer?.ice?.transport, 'tcp', 'the gateway sees the viewer on ICE-TCP');
-      assert.equal(viewer?.sendPath, 'livegate', "Chromium decodes livegate's SRTP (AES_CM_128_HMAC_SHA1_80)");
+      assert.equal(viewer?.sendPath, 'native', "Chromium decodes livegate's SRTP (AES_CM_128_HMAC_SHA1_80, the native addon's)");
       const dropped = /counter packets (\d+)/.exec(sh('nft', 'list', 'table', 'inet', 'lgtest'));
       assert.ok(Number(dropped?.[1]) > 0, 'Chromium did try UDP first (the rule dropped its packets)');
     });

@@ -125,7 +125,7 @@ if (!IN_LOOPBACK_NETNS) {
         assert.equal(strange.length, 0, `viewer ${i}: every Opus packet is one that was published (the tone)`);
       }
       const whep = (await (await fetch(gw.httpUrl('api/v1/webrtc/sessions'))).json()) as { sessions: { sendPath: string }[] };
-      assert.deepEqual(new Set(whep.sessions.map((s) => s.sendPath)), new Set(['livegate']), 'every viewer on livegate\'s SRTP send path');
+      assert.deepEqual(new Set(whep.sessions.map((s) => s.sendPath)), new Set(['native']), 'every viewer on livegate\'s native send path (SRTP in C++, sendmmsg)');
       const api = (await (await fetch(gw.httpUrl('api/v1/webrtc/ports'))).json()) as { udpPort: number; sessions: number };
       assert.equal(api.udpPort, mediaPort);
       assert.equal(api.sessions, 22);

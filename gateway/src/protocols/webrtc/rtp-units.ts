@@ -48,3 +48,36 @@ export function videoPayloadsOf(unit: MediaUnit): RtpPayload[] {
   }
   return payloads;
 }
+
+/** A video unit's RTP payloads as one frame, for a send path that takes a frame at once. */
+export interface RtpFrame {
+  payloads: Buffer[];
+  /** Their bytes in all. */
+  bytes: number;
+  /** The marker bit of the last packet. */
+  marker: boolean;
+}
+
+const RTP_FRAME = Symbol('webrtc.rtp-frame');
+
+/**
+ * `unit`'s payloads (videoPayloadsOf) as one frame, once per unit; null when a packet other than the
+ * last has the marker bit (not made by livegate's packetizers: such a unit goes packet by packet).
+ */
+export function videoFrameOf(unit: MediaUnit): RtpFrame | null {
+  let frame = unit.memo[RTP_FRAME] as RtpFrame | null | undefined;
+  if (frame === undefined) {
+    const packets = videoPayloadsOf(unit);
+    const payloads: Buffer[] = [];
+    let bytes = 0;
+    let ok = true;
+    for (let i = 0; i < packets.length; i++) {
+      payloads.push(packets[i]!.payload);
+      bytes += packets[i]!.payload.length;
+      if (packets[i]!.marker && i < packets.length - 1) ok = false;
+    }
+    frame = ok && payloads.length > 0 ? { payloads, bytes, marker: packets[packets.length - 1]!.marker } : null;
+    unit.memo[RTP_FRAME] = frame;
+  }
+  return frame;
+}

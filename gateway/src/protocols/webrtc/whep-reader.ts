@@ -7,7 +7,7 @@ import { latencyProbe } from '../../core/latency-probe.js';
 import { TIMESCALE, type MediaUnit, type StreamMetadata, type Track } from '../../core/media-unit.js';
 import type { ReaderSink, StreamStart } from '../../core/reader.js';
 import type { WebrtcAudioCodec } from './rtp-units.js';
-import { videoPayloadsOf, type WebrtcVideoCodec } from './rtp-units.js';
+import { videoFrameOf, videoPayloadsOf, type RtpFrame, type WebrtcVideoCodec } from './rtp-units.js';
 
 /** Gap left between the last frame of one publisher and the first of the next (≈ one video frame). */
 const FRAME_GAP = TIMESCALE / 30;
@@ -134,7 +134,19 @@ export class WhepReader implements ReaderSink {
     const t = unit.pts + this.offset;
     this.lastSent = Math.max(this.lastSent ?? t, t);
     const ts = t >>> 0; // 90 kHz, the RTP clock of H264 and VP8 (RFC 6184 §5.1, RFC 7741 §4.1)
-    for (const p of videoPayloadsOf(unit)) {
+    // The whole frame in one call where the send path takes frames (the native addon), else what it
+    // did not take packet by packet.
+    const frame = this.fastSendFrame ? videoFrameOf(unit) : null;
+    const sent = frame ? this.fastSendFrame!(this.videoSeq, ts, frame) : 0;
+    if (sent > 0) {
+      this.videoSeq = (this.videoSeq + sent) & 0xffff;
+      this.packetsSent += sent;
+      this.bytesSent += (sent === frame!.payloads.length ? frame!.bytes : 0) + sent * 12;
+      if (sent < frame!.payloads.length) for (let i = 0; i < sent; i++) this.bytesSent += frame!.payloads[i]!.length;
+    }
+    const packets = videoPayloadsOf(unit);
+    for (let i = sent; i < packets.length; i++) {
+      const p = packets[i]!;
       this.send(this.video, 'video', this.videoSeq, ts, p.marker, p.payload);
       this.videoSeq = (this.videoSeq + 1) & 0xffff;
     }
@@ -185,6 +197,8 @@ export class WhepReader implements ReaderSink {
    * a placeholder werift replaces with the negotiated one).
    */
   fastSend: ((kind: 'video' | 'audio', seq: number, ts: number, marker: boolean, payload: Buffer) => boolean) | null = null;
+  /** A video frame at once, numbered from `seq` on: how many of its packets went (0: none, send them one by one). */
+  fastSendFrame: ((seq: number, ts: number, frame: RtpFrame) => number) | null = null;
 
   private send(track: MediaStreamTrack, kind: 'video' | 'audio', seq: number, ts: number, marker: boolean, payload: Buffer): void {
     if (!this.fastSend?.(kind, seq, ts, marker, payload)) {

@@ -32,8 +32,11 @@ export interface WhepSessionStats {
   state: string;
   /** The selected ICE path: UDP or ICE-TCP, and the media address of the peer (null before ICE completes). */
   ice: { transport: 'udp' | 'tcp'; address: string; port: number } | null;
-  /** Who makes the packets: livegate's SRTP send path, or werift's (GCM profile, per-session sockets). */
-  sendPath: 'livegate' | 'werift';
+  /**
+   * Who makes the packets: livegate's native addon (SRTP in C++, sendmmsg batches), livegate's
+   * JavaScript SRTP (the addon not built, or ICE-TCP framing), or werift's (GCM profile, per-session sockets).
+   */
+  sendPath: 'native' | 'livegate' | 'werift';
   createdAt: string;
   packetsSent: number;
   bytesSent: number;
@@ -138,7 +141,7 @@ export class WhepSession {
     this.ctx.slot.connected();
     if (this.ctx.network && this.ctx.webrtc.fastRtp !== false && this.senders && !this.fast) {
       this.fast = FastRtpSender.attach(this.pc, [this.senders.video, this.senders.audio]);
-      this.ctx.log.debug('WebRTC send path', { session: this.uuid, path: this.fast ? 'livegate' : 'werift' });
+      this.ctx.log.debug('WebRTC send path', { session: this.uuid, path: this.fast ? (this.fast.nativeSend ? 'native' : 'livegate') : 'werift' });
       this.useFastPath();
     }
   }
@@ -149,6 +152,7 @@ export class WhepSession {
     const senders = this.senders;
     if (!fast || !senders || !this.reader) return;
     this.reader.fastSend = (kind, seq, ts, marker, payload) => fast.send(senders[kind], seq, ts, marker, payload);
+    if (fast.nativeSend) this.reader.fastSendFrame = (seq, ts, frame) => fast.sendFrame(senders.video, seq, ts, frame);
   }
 
   /** Negotiates: the answer holds every candidate (werift gathers before it resolves). */
@@ -305,7 +309,7 @@ export class WhepSession {
       remoteAddress: this.ctx.remote,
       state: this.closed ? 'closed' : this.pc.connectionState,
       ice: this.closed ? null : selectedPath(this.pc),
-      sendPath: this.fast ? 'livegate' : 'werift',
+      sendPath: this.fast ? (this.fast.nativeSend ? 'native' : 'livegate') : 'werift',
       createdAt: new Date(this.createdAt).toISOString(),
       packetsSent: this.packetsSent,
       bytesSent: this.bytesSent,

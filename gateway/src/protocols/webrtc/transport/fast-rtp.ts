@@ -8,7 +8,9 @@
  */
 import { SrtpSender, SRTP_AES128_CM_HMAC_SHA1_80, SRTP_MAX_PACKET } from '../../../format/srtp.js';
 import type { RTCPeerConnection, RTCRtpSender } from '../werift.js';
-import { sendOnSelectedPath } from './werift-ice.js';
+import { SelectedPath } from './werift-ice.js';
+import { NativeSrtp } from './native-send.js';
+import type { RtpFrame } from '../rtp-units.js';
 
 const MID_URI = 'urn:ietf:params:rtp-hdrext:sdes:mid';
 /** werift's NACK history (RTP_HISTORY_SIZE in its rtpSender). */
@@ -109,7 +111,7 @@ class TrackHeader {
 
 /**
  * What werift's NACK answer reads from a history entry (see its rtpSender handleRtcpPacket and
- * wrapRtx): one small object per packet sent; the header werift looks at is made only when asked.
+ * wrapRtx); made only when werift asks for one.
  */
 class HistoryEntry {
   constructor(
@@ -126,18 +128,112 @@ class HistoryEntry {
   }
 }
 
+/**
+ * The last HISTORY packets of one track, for werift's NACK answers, kept without an object per packet:
+ * numbers in typed arrays and the shared payloads in one array. werift reads it as its `rtpCache`
+ * array (`rtpCache[seq % 128]`) through a Proxy that makes the entry asked for.
+ */
+class PacketHistory {
+  private readonly seqs = new Int32Array(HISTORY).fill(-1);
+  private readonly timestamps = new Uint32Array(HISTORY);
+  private readonly markers = new Uint8Array(HISTORY);
+  private readonly payloads: (Buffer | undefined)[] = new Array<Buffer | undefined>(HISTORY).fill(undefined);
+  /** Packets werift recorded itself (its own send path, before or beside this one). */
+  private readonly werift: (unknown | undefined)[] = new Array<unknown>(HISTORY).fill(undefined);
+  /** What werift's sender gets as its `rtpCache`. */
+  readonly view: unknown[];
+
+  constructor(private readonly track: TrackHeader) {
+    const slot = (key: string | symbol): number => {
+      if (typeof key !== 'string') return -1;
+      const i = Number(key);
+      return Number.isInteger(i) && i >= 0 && i < HISTORY ? i : -1;
+    };
+    this.view = new Proxy<unknown[]>([], {
+      get: (target, key) => {
+        const i = slot(key);
+        return i < 0 ? Reflect.get(target, key) : this.entry(i);
+      },
+      set: (target, key, value) => {
+        const i = slot(key);
+        if (i < 0) return Reflect.set(target, key, value);
+        this.werift[i] = value;
+        this.seqs[i] = -1;
+        return true;
+      },
+    });
+  }
+
+  record(seq: number, ts: number, marker: boolean, payload: Buffer): void {
+    const i = seq % HISTORY;
+    this.seqs[i] = seq;
+    this.timestamps[i] = ts;
+    this.markers[i] = marker ? 1 : 0;
+    this.payloads[i] = payload;
+    this.werift[i] = undefined;
+  }
+
+  private entry(i: number): unknown {
+    const seq = this.seqs[i]!;
+    if (seq < 0) return this.werift[i];
+    return new HistoryEntry(this.track, seq, this.timestamps[i]!, this.markers[i] === 1, this.payloads[i]!);
+  }
+}
+
 export class FastRtpSender {
   private readonly srtp: SrtpSender;
-  private readonly tracks = new Map<RTCRtpSender, { header: TrackHeader; werift: WeriftSender }>();
+  /** The addon's context when it is built (native-send.ts): SRTP and sendmmsg in C++. */
+  private readonly native: NativeSrtp | null;
+  /** The peer's socket address for the native path, made again when the nominated pair changes (null: not UDP). */
+  private nativePath: { pair: object; address: Buffer | null } | null = null;
+  private readonly tracks = new Map<RTCRtpSender, { header: TrackHeader; history: PacketHistory; werift: WeriftSender }>();
   packetsSent = 0;
   /** Packets werift asked to send (retransmissions) that went through livegate's SRTP. */
   packetsResent = 0;
 
   private constructor(
-    private readonly pc: RTCPeerConnection,
+    private readonly path: SelectedPath,
     keys: { localKey: Buffer; localSalt: Buffer },
   ) {
     this.srtp = new SrtpSender(keys.localKey, keys.localSalt);
+    this.native = NativeSrtp.create(keys.localKey, keys.localSalt);
+  }
+
+  /** Whether packets go through the native addon (SRTP in C++, sendmmsg). */
+  get nativeSend(): boolean {
+    return this.native !== null;
+  }
+
+  /**
+   * Protects and sends one RTP packet on the selected path: queued for the batch's sendmmsg when it
+   * is UDP and the addon is there, else protected here and sent at once (ICE-TCP, or no addon). Both
+   * use one SRTP context per viewer (the rollover counters must agree).
+   */
+  private protectAndSend(header: Buffer, payload: Buffer): boolean {
+    const native = this.native;
+    if (native) {
+      const pair = this.path.pair();
+      if (!pair) return false;
+      const address = this.nativeAddress(native, pair);
+      if (address) {
+        const fd = this.path.fd(pair);
+        return fd >= 0 && native.queue(fd, address, header, payload);
+      }
+      if (header.length + payload.length > SRTP_MAX_PACKET) return false;
+      return this.path.send(native.protect(header, payload));
+    }
+    if (header.length + payload.length > SRTP_MAX_PACKET) return false;
+    return this.path.send(this.srtp.protect(header, payload));
+  }
+
+  /** The peer's socket address on nominated pair `pair` for the native path, or null when it is not UDP. */
+  private nativeAddress(native: NativeSrtp, pair: object): Buffer | null {
+    let path = this.nativePath;
+    if (path?.pair !== pair) {
+      const udp = this.path.udp(pair);
+      path = this.nativePath = { pair, address: udp ? native.address(udp.address, udp.port) : null };
+    }
+    return path.address;
   }
 
   /**
@@ -147,19 +243,17 @@ export class FastRtpSender {
   static attach(pc: RTCPeerConnection, senders: RTCRtpSender[]): FastRtpSender | null {
     const transport = (pc as unknown as { dtlsTransports: WeriftDtls[] }).dtlsTransports[0];
     const dtls = transport?.dtls;
-    if (!transport || !dtls || dtls.srtp.srtpProfile !== SRTP_AES128_CM_HMAC_SHA1_80) return null;
-    const fast = new FastRtpSender(pc, dtls.extractSessionKeys(16, 14));
+    const path = SelectedPath.of(pc);
+    if (!transport || !dtls || !path || dtls.srtp.srtpProfile !== SRTP_AES128_CM_HMAC_SHA1_80) return null;
+    const fast = new FastRtpSender(path, dtls.extractSessionKeys(16, 14));
     // What werift still sends itself (NACK answers as RTX, or as the packet again) is protected by the
     // same SRTP context and sent the same way: no cipher object per retransmission either.
     const werift = transport.sendRtp.bind(transport);
     transport.sendRtp = (payload, header) => {
       const h = serializeRtpHeader(header);
-      if (h && h.length + payload.length <= SRTP_MAX_PACKET) {
-        const packet = fast.srtp.protect(h, payload);
-        if (sendOnSelectedPath(pc, packet)) {
-          fast.packetsResent++;
-          return Promise.resolve(packet.length);
-        }
+      if (h && fast.protectAndSend(h, payload)) {
+        fast.packetsResent++;
+        return Promise.resolve(h.length + payload.length + 10);
       }
       return werift(payload, header);
     };
@@ -167,7 +261,10 @@ export class FastRtpSender {
       const w = sender as unknown as WeriftSender;
       if (w.codec === undefined) continue;
       const midId = w.headerExtensions.find((e) => e.uri === MID_URI)?.id;
-      fast.tracks.set(sender, { header: new TrackHeader(w.ssrc, w.codec.payloadType, midId !== undefined && w.mid ? { id: midId, value: w.mid } : null), werift: w });
+      const header = new TrackHeader(w.ssrc, w.codec.payloadType, midId !== undefined && w.mid ? { id: midId, value: w.mid } : null);
+      const history = new PacketHistory(header);
+      w.rtpCache = history.view;
+      fast.tracks.set(sender, { header, history, werift: w });
     }
     return fast;
   }
@@ -176,16 +273,42 @@ export class FastRtpSender {
   send(sender: RTCRtpSender, seq: number, ts: number, marker: boolean, payload: Buffer): boolean {
     const t = this.tracks.get(sender);
     if (!t) return false;
-    const packet = this.srtp.protect(t.header.write(seq, ts, marker), payload);
-    if (!sendOnSelectedPath(this.pc, packet)) return false;
-    this.packetsSent++;
-    // What werift's sender would have recorded: its sender reports and NACK answers read these.
-    const w = t.werift;
-    w.rtpTimestamp = ts >>> 0;
-    w.octetCount += payload.length;
-    w.packetCount = (w.packetCount + 1) >>> 0;
-    w.rtpCache[seq % HISTORY] = new HistoryEntry(t.header, seq, ts, marker, payload);
-    if (w.packetCount === 1) void w.runRtcp();
+    if (!this.protectAndSend(t.header.write(seq, ts, marker), payload)) return false;
+    t.history.record(seq, ts, marker, payload);
+    this.counted(t.werift, ts, payload.length, 1);
     return true;
+  }
+
+  /**
+   * Sends a whole frame of `sender`'s track, numbered from `seq` on, in one call to the native addon;
+   * answers how many of its packets went (0 without the addon, or on ICE-TCP: send them one by one).
+   */
+  sendFrame(sender: RTCRtpSender, seq: number, ts: number, frame: RtpFrame): number {
+    const t = this.tracks.get(sender);
+    const native = this.native;
+    const pair = this.path.pair();
+    if (!t || !native || !pair) return 0;
+    const address = this.nativeAddress(native, pair);
+    const fd = address ? this.path.fd(pair) : -1;
+    if (fd < 0) return 0;
+    const payloads = frame.payloads;
+    const n = native.queueFrame(fd, address!, t.header.write(seq, ts, false), payloads, frame.marker);
+    let bytes = n === payloads.length ? frame.bytes : 0;
+    for (let i = 0; i < n; i++) {
+      t.history.record((seq + i) & 0xffff, ts, frame.marker && i === payloads.length - 1, payloads[i]!);
+      if (n < payloads.length) bytes += payloads[i]!.length;
+    }
+    if (n > 0) this.counted(t.werift, ts, bytes, n);
+    return n;
+  }
+
+  /** What werift's sender would have recorded: its sender reports read these. */
+  private counted(w: WeriftSender, ts: number, bytes: number, packets: number): void {
+    this.packetsSent += packets;
+    w.rtpTimestamp = ts >>> 0;
+    w.octetCount += bytes;
+    const first = w.packetCount === 0;
+    w.packetCount = (w.packetCount + packets) >>> 0;
+    if (first) void w.runRtcp();
   }
 }

@@ -26,6 +26,7 @@ import { FrameTooLargeError, Rfc4571Reader, rfc4571Header } from '../../../forma
 import type { Logger } from '../../../core/log.js';
 import { RefusalLog } from '../../../core/refusal-log.js';
 import { listen } from '../../../net/listen.js';
+import { flushNativeSends } from './native-send.js';
 
 /** Where a session's peer is reached: a UDP address, or one ICE-TCP connection. */
 export type IceRemote = UdpRemote | TcpRemote;
@@ -144,8 +145,10 @@ export class IceMux {
   }
 
   async close(): Promise<void> {
+    flushNativeSends();
     this.udp?.close();
     this.udp = null;
+    this.fd = undefined;
     for (const set of this.connectionsOf.values()) for (const c of set) c.destroy();
     await new Promise<void>((resolve) => (this.tcp ? this.tcp.close(() => resolve()) : resolve()));
     this.tcp = null;
@@ -170,6 +173,26 @@ export class IceMux {
     for (const c of this.connectionsOf.get(session) ?? []) c.destroy();
     this.connectionsOf.delete(session);
   }
+
+  /**
+   * The UDP socket's file descriptor, for the native send path's sendmmsg (native-send.ts), or null
+   * (not bound, or a Node whose dgram keeps it elsewhere). Node keeps the libuv handle, with its `fd`,
+   * in the socket's "state symbol" field.
+   */
+  udpFd(): number | null {
+    const udp = this.udp;
+    if (!udp) return null;
+    if (this.fd === undefined) {
+      this.fd = null;
+      for (const key of Object.getOwnPropertySymbols(udp)) {
+        const fd = (udp as unknown as Record<symbol, { handle?: { fd?: unknown } } | undefined>)[key]?.handle?.fd;
+        if (typeof fd === 'number' && fd >= 0) this.fd = fd;
+      }
+    }
+    return this.fd;
+  }
+
+  private fd: number | null | undefined = undefined;
 
   /** Sends one datagram to a UDP remote. */
   sendUdp(data: Buffer, remote: { address: string; port: number }): void {

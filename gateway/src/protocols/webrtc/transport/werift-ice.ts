@@ -45,6 +45,8 @@ interface WeriftTransport {
   send(data: Buffer, addr: Address): Promise<void>;
   /** livegate's: the same send without a promise (the fast RTP path). */
   sendNow?(data: Buffer, addr: Address): void;
+  /** livegate's: the shared UDP socket's descriptor (the native send path), null on TCP. */
+  udpFd?(): number | null;
   close(): Promise<void>;
 }
 
@@ -184,6 +186,7 @@ class MuxedIceSession implements IceMuxSession {
       sendNow: (data, addr) => {
         if (!closed) io.send(data, addr);
       },
+      udpFd: () => (type === 'udp' && !closed ? this.mux.udpFd() : null),
       close: async () => {
         closed = true;
         this.close();
@@ -226,14 +229,48 @@ export function selectedPath(pc: RTCPeerConnection): { transport: 'udp' | 'tcp';
   return { transport, address: nominated.remoteAddr[0], port: nominated.remoteAddr[1] };
 }
 
-/** Sends `data` on `pc`'s selected ICE path through the shared ports; false when there is none (yet). */
-export function sendOnSelectedPath(pc: RTCPeerConnection, data: Buffer): boolean {
-  const transports = (pc as unknown as { iceTransports: { connection?: WeriftConnection }[] }).iceTransports;
-  const nominated = transports[0]?.connection?.nominated;
-  const transport = nominated?.protocol.transport;
-  if (!nominated || !transport?.sendNow || transport.closed) return false;
-  transport.sendNow(data, nominated.remoteAddr);
-  return true;
+/**
+ * The selected ICE path of one peer connection, as the send path reads it for every packet: werift's
+ * ICE connection is looked up once (its `iceTransports` getter builds arrays on every call), the
+ * nominated pair on each use.
+ */
+export class SelectedPath {
+  private constructor(private readonly connection: WeriftConnection) {}
+
+  /** `pc`'s path, or null before werift has an ICE connection. */
+  static of(pc: RTCPeerConnection): SelectedPath | null {
+    const connection = (pc as unknown as { iceTransports: { connection?: WeriftConnection }[] }).iceTransports[0]?.connection;
+    return connection ? new SelectedPath(connection) : null;
+  }
+
+  /** The nominated pair (a new object when the path changes), or undefined before one is. */
+  pair(): object | undefined {
+    return this.connection.nominated;
+  }
+
+  /**
+   * For the native send path: the shared UDP socket's descriptor and the peer's address when the
+   * nominated pair `pair` is UDP on the shared port and open; null otherwise (TCP, closed).
+   */
+  udp(pair: object): { fd: number; address: string; port: number } | null {
+    const p = pair as NonNullable<WeriftConnection['nominated']>;
+    const fd = p.protocol.transport?.udpFd?.();
+    return fd === null || fd === undefined ? null : { fd, address: p.remoteAddr[0], port: p.remoteAddr[1] };
+  }
+
+  /** The descriptor to send `pair`'s packets on, checked for every packet (-1: closed, or not UDP). */
+  fd(pair: object): number {
+    return (pair as NonNullable<WeriftConnection['nominated']>).protocol.transport?.udpFd?.() ?? -1;
+  }
+
+  /** Sends `data` on the nominated pair through the shared ports; false when there is none (yet). */
+  send(data: Buffer): boolean {
+    const nominated = this.connection.nominated;
+    const transport = nominated?.protocol.transport;
+    if (!nominated || !transport?.sendNow || transport.closed) return false;
+    transport.sendNow(data, nominated.remoteAddr);
+    return true;
+  }
 }
 
 /**
