@@ -29,13 +29,14 @@ export function ntpTime(nowMs: number = performance.timeOrigin + performance.now
 utils.ntpTime = () => ntpTime();
 
 /**
- * Sets the NTP half of the sender report `sender` sends next, for the RTP packet it has just been
- * given (werift pairs the RTP time of the last packet sent with the NTP time of its sending, both
- * set synchronously in `writeRtp`; its report goes out later from those two fields). See
- * MediaClockReports for why livegate states its own.
+ * Makes the NTP half of `sender`'s reports come from `ntp()`, asked only when werift writes a report
+ * (about once a second), not stamped per packet. werift pairs it with the RTP time of the last packet
+ * sent (both read when the report goes out), so `ntp()` must answer for that same packet. werift's
+ * own stamp (the wall time of its sending) is ignored. See MediaClockReports for why livegate states
+ * its own.
  */
-export function stampSenderReport(sender: Werift.RTCRtpSender, ntp: bigint): void {
-  (sender as unknown as { ntpTimestamp: bigint }).ntpTimestamp = ntp;
+export function senderReportClock(sender: Werift.RTCRtpSender, ntp: () => bigint): void {
+  Object.defineProperty(sender, 'ntpTimestamp', { configurable: true, enumerable: true, get: ntp, set: () => undefined });
 }
 
 export const MediaStreamTrack = werift.MediaStreamTrack;

@@ -6,7 +6,7 @@ import type { AccessGrant } from '../../core/access.js';
 import {
   MediaStreamTrack,
   RTCRtpCodecParameters,
-  stampSenderReport,
+  senderReportClock,
   useH264,
   useOPUS,
   useVP8,
@@ -89,6 +89,8 @@ export class WhepSession {
   /** The two senders, once negotiated; their reports follow the media clock (MediaClockReports). */
   private senders: { video: RTCRtpSender; audio: RTCRtpSender } | null = null;
   private readonly reports = new MediaClockReports();
+  /** Each track's last packet sent: its media time and when that media reached livegate (-1: none yet). */
+  private readonly lastSent = { video: { t90k: 0, receivedAt: -1 }, audio: { t90k: 0, receivedAt: -1 } };
   /** livegate's SRTP send path (null until DTLS is up, or when werift's must be used). */
   private fast: FastRtpSender | null = null;
   private handle: ReaderHandle | null = null;
@@ -161,6 +163,10 @@ export class WhepSession {
     const video = this.pc.addTransceiver(this.videoTrack, { direction: 'sendonly' });
     const audio = this.pc.addTransceiver(this.audioTrack, { direction: 'sendonly' });
     this.senders = { video: video.sender, audio: audio.sender };
+    for (const kind of ['video', 'audio'] as const) {
+      const last = this.lastSent[kind];
+      senderReportClock(this.senders[kind], () => (last.receivedAt < 0 ? 0n : this.reports.ntpOf(last.t90k, last.receivedAt)));
+    }
     await this.pc.setRemoteDescription({ type: 'offer', sdp: offer });
     const answer = await this.pc.createAnswer();
     await this.pc.setLocalDescription(answer);
@@ -220,8 +226,9 @@ export class WhepSession {
       onEnd: (reason) => this.streamEnded(reason),
       onDrop: (reason) => this.close(reason),
       sent: (kind, t90k, receivedAt) => {
-        const sender = this.senders?.[kind];
-        if (sender) stampSenderReport(sender, this.reports.ntpOf(t90k, receivedAt));
+        const last = this.lastSent[kind];
+        last.t90k = t90k;
+        last.receivedAt = receivedAt;
       },
     });
     this.handle = this.addReader(stream, this.reader);

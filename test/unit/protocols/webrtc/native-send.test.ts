@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { SrtpSession } from 'werift';
 import { SrtpSender, SRTP_AES128_CM_HMAC_SHA1_80 } from '../../../../gateway/src/format/srtp.js';
-import { NativeSrtp, nativeSendStats, nativeSendUnavailable } from '../../../../gateway/src/protocols/webrtc/transport/native-send.js';
+import { flushNativeSends, NativeSrtp, nativeSendStats, nativeSendUnavailable } from '../../../../gateway/src/protocols/webrtc/transport/native-send.js';
 
 function rtpHeader(seq: number, ts: number, ssrc: number, withMid: boolean): Buffer {
   const h = Buffer.alloc(withMid ? 20 : 12);
@@ -68,43 +68,92 @@ test('an empty payload, and the largest packet; a larger one or a short header i
   assert.throws(() => c.address('not an address', 1), /IP literal/);
 });
 
-test('queued packets leave in one batch through a real UDP socket, in order, and werift decrypts each', { timeout: 20_000 }, async () => {
+test('queued packets leave through a real UDP socket, in order, over more than one batch, and werift decrypts each', { timeout: 20_000 }, async () => {
   const key = randomBytes(16);
   const salt = randomBytes(14);
-  const receiver = new SrtpSession({
-    keys: { localMasterKey: randomBytes(16), localMasterSalt: randomBytes(14), remoteMasterKey: key, remoteMasterSalt: salt },
-    profile: SRTP_AES128_CM_HMAC_SHA1_80,
-  });
-  // Small packets and a larger receive buffer: all 260 are in the sink's queue before it reads one.
-  const sink = createSocket({ type: 'udp4', recvBufferSize: 1 << 20 });
+  // More than one batch of the addon (1,024 datagrams) in one turn, spread over five peers so that
+  // each peer's receive queue holds its share before it reads one.
+  const total = 1030;
+  const sinks = Array.from({ length: 5 }, () => createSocket({ type: 'udp4', recvBufferSize: 1 << 20 }));
   const source = createSocket('udp4');
-  sink.bind(0, '127.0.0.1');
-  source.bind(0, '127.0.0.1');
-  await Promise.all([once(sink, 'listening'), once(source, 'listening')]);
+  for (const s of [...sinks, source]) s.bind(0, '127.0.0.1');
+  await Promise.all([...sinks, source].map((s) => once(s, 'listening')));
   const c = native(key, salt);
-  const to = c.address('127.0.0.1', sink.address().port);
-  const sent: Buffer[] = [];
-  const received: Buffer[] = [];
-  const all = new Promise<void>((resolve) =>
-    sink.on('message', (m) => {
-      received.push(m);
-      if (received.length === sent.length) resolve();
+  const to = sinks.map((s) => c.address('127.0.0.1', s.address().port));
+  const sent: Buffer[][] = sinks.map(() => []);
+  for (let i = 0; i < total; i++) {
+    const header = rtpHeader((65_000 + i) & 0xffff, i, 0xabcdef01, true);
+    const payload = randomBytes(1 + (i % 100));
+    assert.equal(c.queue(fdOf(source), to[i % sinks.length]!, header, payload), true);
+    sent[i % sinks.length]!.push(Buffer.concat([header, payload]));
+  }
+  const before = { ...nativeSendStats };
+  const received = await Promise.all(
+    sinks.map((s, v) => {
+      const got: Buffer[] = [];
+      return new Promise<Buffer[]>((resolve) =>
+        s.on('message', (m) => {
+          got.push(m);
+          if (got.length === sent[v]!.length) resolve(got);
+        }),
+      );
     }),
   );
-  const before = { ...nativeSendStats };
-  // More than one batch of the addon (256) in one turn.
-  for (let i = 0; i < 260; i++) {
-    const header = rtpHeader((65_500 + i) & 0xffff, i, 0xabcdef01, true);
-    const payload = randomBytes(1 + (i % 100));
-    assert.equal(c.queue(fdOf(source), to, header, payload), true);
-    sent.push(Buffer.concat([header, payload]));
+  for (const [v, got] of received.entries()) {
+    // One receiver per peer, as each viewer tracks its own rollover counter.
+    const receiver = new SrtpSession({
+      keys: { localMasterKey: randomBytes(16), localMasterSalt: randomBytes(14), remoteMasterKey: key, remoteMasterSalt: salt },
+      profile: SRTP_AES128_CM_HMAC_SHA1_80,
+    });
+    assert.deepEqual(got.map((m) => receiver.decrypt(m)), sent[v]);
   }
-  await all;
-  assert.deepEqual(received.map((m) => receiver.decrypt(m)), sent);
-  assert.equal(nativeSendStats.sent - before.sent, 260);
+  assert.equal(nativeSendStats.sent - before.sent, total);
   assert.equal(nativeSendStats.failed, before.failed);
-  sink.close();
-  source.close();
+  for (const s of [...sinks, source]) s.close();
+});
+
+test('queueFrame numbers a frame\'s packets from the header on, marks only the last, and is the same SRTP as packet by packet', { timeout: 20_000 }, async () => {
+  const key = randomBytes(16);
+  const salt = randomBytes(14);
+  const js = new SrtpSender(key, salt);
+  const sink = createSocket('udp4');
+  const source = createSocket('udp4');
+  for (const s of [sink, source]) s.bind(0, '127.0.0.1');
+  await Promise.all([sink, source].map((s) => once(s, 'listening')));
+  const c = native(key, salt);
+  const to = c.address('127.0.0.1', sink.address().port);
+  const expected: Buffer[] = [];
+  // Two frames across the sequence wrap: one with the marker (a frame's end), one without.
+  let seq = 65_533;
+  for (const marker of [true, false]) {
+    const payloads = Array.from({ length: 4 }, (_, i) => randomBytes(100 + i * 300));
+    const header = rtpHeader(seq, 90_000, 0x0badcafe, true);
+    header[1] = 0x80 | 96; // a stale marker in the template is cleared on all but the last
+    const template = Buffer.from(header);
+    assert.equal(c.queueFrame(fdOf(source), to, header, payloads, marker), 4);
+    assert.deepEqual(header, template, 'the template header is not written');
+    for (const [i, payload] of payloads.entries()) {
+      const h = rtpHeader((seq + i) & 0xffff, 90_000, 0x0badcafe, true);
+      h[1] = (i === 3 && marker ? 0x80 : 0) | 96;
+      expected.push(js.protect(h, payload));
+    }
+    seq = (seq + 4) & 0xffff;
+  }
+  const got: Buffer[] = [];
+  await new Promise<void>((resolve) =>
+    sink.on('message', (m) => {
+      got.push(m);
+      if (got.length === expected.length) resolve();
+    }),
+  );
+  assert.deepEqual(got, expected);
+  // A payload too large stops the frame there: the packets before it are queued, none after.
+  const oversized = [Buffer.alloc(10), Buffer.alloc(1481), Buffer.alloc(10)];
+  assert.equal(c.queueFrame(fdOf(source), to, rtpHeader(1, 0, 1, true), oversized, true), 1);
+  assert.throws(() => c.queueFrame(fdOf(source), to, rtpHeader(1, 0, 1, true), ['not a buffer' as unknown as Buffer], true), /must be Buffers/);
+  // What is queued leaves before the socket closes (its descriptor may be reused at once).
+  flushNativeSends();
+  for (const s of [sink, source]) s.close();
 });
 
 test('a frame of same-size packets to one peer leaves as one GSO message; the peer still gets each packet whole, in order', { timeout: 20_000 }, async () => {
