@@ -3,7 +3,9 @@
  * published over RTMP, N werift WHEP viewers in another process, N = 10, 50, 100 (BENCH_WHEP_N).
  * Prints, per N: server CPU %, µs of server CPU per outgoing RTP packet, packets/s; the latency the
  * gateway adds (RTMP message received → RTP packets of that frame handed to werift), video and audio
- * (AAC → Opus transcode included), p50/p99; the transcoder's CPU share of one core.
+ * (AAC → Opus transcode included), p50/p99; the transcoder's CPU share of one core. A first point with
+ * one viewer gives the stream's own cost; the other points also print the CPU per packet above it (what
+ * an added viewer costs) and the viewers one core would carry at that rate.
  * WebRTC peers gather candidates on every interface, so this re-runs itself inside a network
  * namespace with only loopback (`unshare -n`, root). BENCH_CPU_PROF=1 writes a CPU profile.
  * BENCH_WHEP_TCP=1: UDP to the media port is dropped (nftables) and the viewers use ICE-TCP.
@@ -26,6 +28,11 @@ if (process.env.LIVEGATE_NETNS !== '1') {
 }
 
 const COUNTS = (process.env.BENCH_WHEP_N ?? '10,50,100').split(',').map(Number);
+/**
+ * A first point with one viewer: the stream's own cost (RTMP ingest, the AAC → Opus transcoder,
+ * timers) is then taken out of the other points' figures ("per added viewer"). BENCH_WHEP_BASELINE=0 skips it.
+ */
+const BASELINE = process.env.BENCH_WHEP_BASELINE !== '0' && !COUNTS.includes(1);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** utime and stime of `pid`, in clock ticks (1/100 s). */
@@ -69,7 +76,8 @@ await sleep(3000);
 
 type Report = { viewers: number; overTcp: number; packets: number; seconds: number; transcoderCorePercent: number; threads: { [name: string]: number }; latency: { [k: string]: { p50: number; p99: number; n: number } } };
 const rows = [];
-for (const n of COUNTS) {
+let baseline: { cpuPerSecond: number; packetsPerSecond: number } | null = null;
+for (const n of BASELINE ? [1, ...COUNTS] : COUNTS) {
   const viewers: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/whep-viewers.ts'), `http://127.0.0.1:${ports.http}/live/bench/whep`, String(n), overTcp ? 'tcp' : 'udp'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let last = { connected: 0, packets: 0 };
   createInterface({ input: viewers.stdout! }).on('line', (l) => (last = JSON.parse(l) as typeof last));
@@ -106,7 +114,17 @@ for (const n of COUNTS) {
     audioLatencyMs: r.latency['webrtc-audio'] && { p50: +r.latency['webrtc-audio'].p50.toFixed(2), p99: +r.latency['webrtc-audio'].p99.toFixed(2) },
     transcoderCorePercent: +r.transcoderCorePercent.toFixed(2),
     threadsCorePercent: r.threads,
+    // The CPU above the one-viewer point over the packets above it: what each added viewer costs.
+    perAddedViewer:
+      baseline && n > 1
+        ? (() => {
+            const cpu = cpuSeconds / elapsed - baseline.cpuPerSecond;
+            const packets = r.packets / r.seconds - baseline.packetsPerSecond;
+            return { usPerPacket: +((cpu * 1e6) / packets).toFixed(1), viewersPerCore: Math.round((n - 1) / cpu) };
+          })()
+        : undefined,
   };
+  if (n === 1) baseline = { cpuPerSecond: cpuSeconds / elapsed, packetsPerSecond: r.packets / r.seconds };
   console.log(JSON.stringify(row));
   rows.push(row);
   viewers.kill('SIGTERM');
@@ -116,10 +134,10 @@ for (const n of COUNTS) {
 publisher.kill('SIGKILL');
 server.disconnect();
 await sleep(1500);
-console.log('\nviewers  server CPU %  µs/packet (user+sys)  packets/s  video p50/p99 ms (without the lip-sync hold)  audio p50/p99 ms  transcoder % core');
+console.log('\nviewers  server CPU %  µs/packet (user+sys)  per added viewer: µs/packet, viewers/core  packets/s  video p50/p99 ms (without the lip-sync hold)  audio p50/p99 ms  transcoder % core');
 for (const r of rows) {
   console.log(
-    `${String(r.viewers).padStart(7)} ${String(r.serverCpuPercent).padStart(12)} ${`${r.usPerPacket} (${r.userUsPerPacket}+${r.systemUsPerPacket})`.padStart(20)} ${String(r.packetsPerSecond).padStart(10)}` +
+    `${String(r.viewers).padStart(7)} ${String(r.serverCpuPercent).padStart(12)} ${`${r.usPerPacket} (${r.userUsPerPacket}+${r.systemUsPerPacket})`.padStart(20)} ${(r.perAddedViewer ? `${r.perAddedViewer.usPerPacket}, ${r.perAddedViewer.viewersPerCore}` : '').padStart(42)} ${String(r.packetsPerSecond).padStart(10)}` +
       `   ${r.videoLatencyMs?.p50}/${r.videoLatencyMs?.p99} (${r.videoProcessingMs?.p50}/${r.videoProcessingMs?.p99})`.padEnd(36) +
       `${r.audioLatencyMs?.p50}/${r.audioLatencyMs?.p99}`.padEnd(18) +
       `${r.transcoderCorePercent}`,

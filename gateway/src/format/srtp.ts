@@ -6,7 +6,7 @@
  * into one Buffer from the pool. Pure: no sockets.
  */
 import * as crypto from 'node:crypto';
-import { createCipheriv, createHmac, type Cipher } from 'node:crypto';
+import { createCipheriv, createHmac, timingSafeEqual, type Cipher } from 'node:crypto';
 
 export const SRTP_AES128_CM_HMAC_SHA1_80 = 0x0001;
 const KEY_LENGTH = 16;
@@ -160,5 +160,87 @@ export class SrtpSender {
     }
     tag.copy(out, length, 0, AUTH_TAG_LENGTH);
     return out;
+  }
+}
+
+/** The SRTCP trailer: the E flag and 31-bit index, then the tag (RFC 3711 §3.4). */
+const SRTCP_TRAILER = 4 + AUTH_TAG_LENGTH;
+
+/**
+ * SRTCP with AES_CM_128_HMAC_SHA1_80 (RFC 3711 §3.4, §4.1.1, §4.2; keys of RFC 3711 §4.3.2 labels
+ * 3–5): `protect` for the RTCP a sender sends (its reports), `unprotect` for what a peer sends (with
+ * the peer's master key and salt). Like SrtpSender: one ECB cipher and the HMAC pads per context, no
+ * object per packet. Compound packets up to SRTP_MAX_PACKET bytes; larger or shorter ones, and any
+ * whose tag does not verify, are refused with an error.
+ */
+export class SrtcpContext {
+  private readonly cipher: Cipher;
+  private readonly authKey: Buffer;
+  private readonly ipad = Buffer.alloc(BLOCK, 0x36);
+  private readonly outer = Buffer.alloc(BLOCK + 20, 0x5c);
+  private readonly salt: Buffer;
+  private readonly iv = Buffer.alloc(16);
+  private readonly blocks = Buffer.alloc(Math.ceil(SRTP_MAX_PACKET / 16) * 16);
+  /** The index of the last packet protected (one counter for every SSRC: it only has to rise per SSRC). */
+  private index = 0;
+
+  constructor(masterKey: Buffer, masterSalt: Buffer) {
+    if (masterKey.length !== KEY_LENGTH || masterSalt.length !== SALT_LENGTH) throw new RangeError('AES_CM_128_HMAC_SHA1_80 takes a 16-byte key and a 14-byte salt');
+    this.cipher = ecb(deriveSessionKey(masterKey, masterSalt, 3, KEY_LENGTH));
+    this.authKey = deriveSessionKey(masterKey, masterSalt, 4, AUTH_KEY_LENGTH);
+    this.salt = deriveSessionKey(masterKey, masterSalt, 5, SALT_LENGTH);
+    for (let i = 0; i < AUTH_KEY_LENGTH; i++) {
+      this.ipad[i] = this.ipad[i]! ^ this.authKey[i]!;
+      this.outer[i] = this.outer[i]! ^ this.authKey[i]!;
+    }
+  }
+
+  /** An RTCP compound packet, encrypted after its first 8 bytes, with the index and tag appended, in one new Buffer. */
+  protect(rtcp: Buffer): Buffer {
+    const length = rtcp.length;
+    if (length < 8 || length > SRTP_MAX_PACKET) throw new RangeError(`an RTCP packet of ${length} bytes cannot be protected (8 to ${SRTP_MAX_PACKET})`);
+    this.index = (this.index + 1) & 0x7fffffff;
+    const room = Buffer.allocUnsafe(BLOCK + length + SRTCP_TRAILER);
+    const out = room.subarray(BLOCK);
+    rtcp.copy(out, 0);
+    this.crypt(out, length, rtcp.readUInt32BE(4), this.index);
+    out.writeUInt32BE((0x80000000 | this.index) >>> 0, length);
+    this.tag(room, length + 4).copy(out, length + 4, 0, AUTH_TAG_LENGTH);
+    return out;
+  }
+
+  /** The RTCP compound packet inside `srtcp`, authenticated then decrypted, in a new Buffer. */
+  unprotect(srtcp: Buffer): Buffer {
+    const length = srtcp.length - SRTCP_TRAILER;
+    if (length < 8 || length > SRTP_MAX_PACKET) throw new RangeError(`an SRTCP packet of ${srtcp.length} bytes is not one (${8 + SRTCP_TRAILER} to ${SRTP_MAX_PACKET + SRTCP_TRAILER})`);
+    const room = Buffer.allocUnsafe(BLOCK + length + 4);
+    srtcp.copy(room, BLOCK, 0, length + 4);
+    const expected = this.tag(room, length + 4).subarray(0, AUTH_TAG_LENGTH);
+    if (!timingSafeEqual(expected, srtcp.subarray(length + 4))) throw new Error('SRTCP authentication failed');
+    const out = room.subarray(BLOCK, BLOCK + length);
+    const word = srtcp.readUInt32BE(length);
+    if (word & 0x80000000) this.crypt(out, length, srtcp.readUInt32BE(4), word & 0x7fffffff);
+    return out;
+  }
+
+  /** XORs the keystream of `index` for `ssrc` over everything after the first 8 bytes. */
+  private crypt(out: Buffer, length: number, ssrc: number, index: number): void {
+    // IV = (k_s · 2^16) XOR (SSRC · 2^64) XOR (index · 2^16).
+    const iv = this.iv;
+    this.salt.copy(iv, 0);
+    iv[14] = 0;
+    iv[15] = 0;
+    iv.writeUInt32BE((iv.readUInt32BE(4) ^ ssrc) >>> 0, 4);
+    iv.writeUInt16BE(iv.readUInt16BE(10) ^ (index >>> 16), 10);
+    iv.writeUInt16BE(iv.readUInt16BE(12) ^ (index & 0xffff), 12);
+    xorInto(out, 8, keystream(this.cipher, iv, length - 8, this.blocks), length - 8);
+  }
+
+  /** HMAC-SHA1 of `room[BLOCK, BLOCK + n)`; the BLOCK bytes in front are the inner pad's room. */
+  private tag(room: Buffer, n: number): Buffer {
+    if (!sha1) return createHmac('sha1', this.authKey).update(room.subarray(BLOCK, BLOCK + n)).digest();
+    this.ipad.copy(room, 0);
+    sha1(room.subarray(0, BLOCK + n)).copy(this.outer, BLOCK);
+    return sha1(this.outer);
   }
 }

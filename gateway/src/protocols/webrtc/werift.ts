@@ -48,6 +48,8 @@ export type RTCRtpCodecParameters = Werift.RTCRtpCodecParameters;
 export const RtpHeader = werift.RtpHeader;
 export type RtpHeader = Werift.RtpHeader;
 export const RtpPacket = werift.RtpPacket;
+/** What werift's DTLS transport drops quietly when an SRTCP packet does not unprotect (any other error it rethrows). */
+export const SrtpAuthenticationError = werift.SrtpAuthenticationError;
 export type RtpPacket = Werift.RtpPacket;
 export const { useH264, useOPUS, useVP8, useSdesMid, useTransportWideCC, useTWCC } = werift;
 export type { RtcpPacket, RTCRtpSender, RTCRtpTransceiver } from 'werift';

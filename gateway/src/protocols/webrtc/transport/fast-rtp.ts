@@ -6,8 +6,8 @@
  * (fed a light history entry, retransmitted as RTX by werift), RTCP in. Knows werift 0.25.2's
  * sender and DTLS transport fields; like werift-ice.ts, the only place that does.
  */
-import { SrtpSender, SRTP_AES128_CM_HMAC_SHA1_80, SRTP_MAX_PACKET } from '../../../format/srtp.js';
-import type { RTCPeerConnection, RTCRtpSender } from '../werift.js';
+import { SrtcpContext, SrtpSender, SRTP_AES128_CM_HMAC_SHA1_80, SRTP_MAX_PACKET } from '../../../format/srtp.js';
+import { SrtpAuthenticationError, type RTCPeerConnection, type RTCRtpSender } from '../werift.js';
 import { SelectedPath } from './werift-ice.js';
 import { NativeSrtp } from './native-send.js';
 import type { RtpFrame } from '../rtp-units.js';
@@ -29,9 +29,22 @@ interface WeriftSender {
 }
 
 interface WeriftDtls {
-  dtls?: { srtp: { srtpProfile?: number }; extractSessionKeys(keyLength: number, saltLength: number): { localKey: Buffer; localSalt: Buffer } };
+  dtls?: { srtp: { srtpProfile?: number }; extractSessionKeys(keyLength: number, saltLength: number): SessionKeys };
   /** Every RTP packet werift itself sends (NACK answers, RTX) goes through here. */
   sendRtp(payload: Buffer, header: WeriftHeader): Promise<number>;
+  /** Its RTCP (sender reports and SDES, every 0.5–1.5 s per sender) goes through here. */
+  sendRtcp(packets: { serialize(): Buffer }[]): Promise<void>;
+  /** The SRTCP session werift made when DTLS came up: `decrypt` for every RTCP packet the viewer sends. */
+  srtcp?: { encrypt(rtcp: Buffer): Buffer; decrypt(srtcp: Buffer): Buffer };
+  bytesSent: number;
+  packetsSent: number;
+}
+
+interface SessionKeys {
+  localKey: Buffer;
+  localSalt: Buffer;
+  remoteKey: Buffer;
+  remoteSalt: Buffer;
 }
 
 /** The fields of a header werift hands its transport (an RtpHeader, or a history entry's). */
@@ -193,7 +206,7 @@ export class FastRtpSender {
 
   private constructor(
     private readonly path: SelectedPath,
-    keys: { localKey: Buffer; localSalt: Buffer },
+    keys: SessionKeys,
   ) {
     this.srtp = new SrtpSender(keys.localKey, keys.localSalt);
     this.native = NativeSrtp.create(keys.localKey, keys.localSalt);
@@ -245,7 +258,9 @@ export class FastRtpSender {
     const dtls = transport?.dtls;
     const path = SelectedPath.of(pc);
     if (!transport || !dtls || !path || dtls.srtp.srtpProfile !== SRTP_AES128_CM_HMAC_SHA1_80) return null;
-    const fast = new FastRtpSender(path, dtls.extractSessionKeys(16, 14));
+    const keys = dtls.extractSessionKeys(16, 14);
+    const fast = new FastRtpSender(path, keys);
+    FastRtpSender.takeRtcp(transport, path, keys);
     // What werift still sends itself (NACK answers as RTX, or as the packet again) is protected by the
     // same SRTP context and sent the same way: no cipher object per retransmission either.
     const werift = transport.sendRtp.bind(transport);
@@ -267,6 +282,36 @@ export class FastRtpSender {
       fast.tracks.set(sender, { header, history, werift: w });
     }
     return fast;
+  }
+
+  /**
+   * RTCP both ways through livegate's SRTCP (format/srtp.ts), not a cipher and an HMAC object per
+   * packet: the sender reports werift writes are protected and sent on the selected path, and the
+   * viewer's receiver reports, NACKs and PLIs unprotected before werift parses them. A packet that
+   * does not unprotect is dropped as werift drops it (SrtpAuthenticationError); one livegate cannot
+   * protect (over 1,500 bytes) goes through werift's own SRTCP.
+   */
+  private static takeRtcp(transport: WeriftDtls, path: SelectedPath, keys: SessionKeys): void {
+    const srtcp = transport.srtcp;
+    if (!srtcp) return;
+    const outbound = new SrtcpContext(keys.localKey, keys.localSalt);
+    const inbound = new SrtcpContext(keys.remoteKey, keys.remoteSalt);
+    const werift = srtcp.encrypt.bind(srtcp);
+    srtcp.encrypt = (rtcp) => (rtcp.length >= 8 && rtcp.length <= SRTP_MAX_PACKET ? outbound.protect(rtcp) : werift(rtcp));
+    srtcp.decrypt = (packet) => {
+      try {
+        return inbound.unprotect(packet);
+      } catch (err) {
+        throw new SrtpAuthenticationError((err as Error).message);
+      }
+    };
+    transport.sendRtcp = (packets) => {
+      const packet = srtcp.encrypt(packets.length === 1 ? packets[0]!.serialize() : Buffer.concat(packets.map((p) => p.serialize())));
+      transport.bytesSent += packet.length;
+      transport.packetsSent++;
+      path.send(packet);
+      return Promise.resolve();
+    };
   }
 
   /** Sends one packet of `sender`'s track; false when this sender is not handled here (use werift's path). */
