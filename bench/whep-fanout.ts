@@ -79,7 +79,7 @@ const rows = [];
 let baseline: { cpuPerSecond: number; packetsPerSecond: number } | null = null;
 for (const n of BASELINE ? [1, ...COUNTS] : COUNTS) {
   const viewers: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/whep-viewers.ts'), `http://127.0.0.1:${ports.http}/live/bench/whep`, String(n), overTcp ? 'tcp' : 'udp'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let last = { connected: 0, packets: 0 };
+  let last = { connected: 0, packets: 0, failed: 0 };
   createInterface({ input: viewers.stdout! }).on('line', (l) => (last = JSON.parse(l) as typeof last));
   const deadline = performance.now() + 60_000;
   while (last.connected < n && performance.now() < deadline) await sleep(250);
@@ -102,6 +102,8 @@ for (const n of BASELINE ? [1, ...COUNTS] : COUNTS) {
     serverCpuPercent: +((cpuSeconds / elapsed) * 100).toFixed(1),
     packetsPerSecond: Math.round(r.packets / r.seconds),
     receivedPerSecond: Math.round((last.packets - p0) / elapsed),
+    // Packets the viewers checked that did not authenticate (see whep-viewers.ts): must be 0.
+    viewerAuthFailures: last.failed,
     usPerPacket: +((cpuSeconds * 1e6) / r.packets).toFixed(1),
     // The kernel's share: on loopback a send also runs the receiving side's network stack.
     userUsPerPacket: +((userSeconds * 1e6) / r.packets).toFixed(1),

@@ -75,13 +75,19 @@ export class Resampler {
     this.history = Array.from({ length: channels }, () => new Float32Array(perPhase - 1));
   }
 
-  /** Samples of delay the filter adds, in output samples. */
-  get delay(): number {
-    return ((this.taps * this.up) / 2 - 0.5) / this.down;
+  /** Whether the rates are equal: then samples pass through as they are (no filter, no delay). */
+  get identity(): boolean {
+    return this.up === 1 && this.down === 1;
   }
 
-  /** Resamples interleaved input; returns interleaved output (length varies by call). */
+  /** Samples of delay the filter adds, in output samples. */
+  get delay(): number {
+    return this.identity ? 0 : ((this.taps * this.up) / 2 - 0.5) / this.down;
+  }
+
+  /** Resamples interleaved input; returns interleaved output (length varies by call; `input` itself at equal rates). */
   process(input: Float32Array): Float32Array {
+    if (this.identity) return input;
     const ch = this.channels;
     const frames = Math.floor(input.length / ch);
     const taps = this.taps;

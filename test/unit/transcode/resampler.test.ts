@@ -61,6 +61,12 @@ describe('Resampler', () => {
       assert.ok(Math.abs(20 * Math.log10(peak / 0.5)) < 0.05, `level ${peak}`);
     });
   }
+  test('equal rates: the samples pass through untouched, with no delay', () => {
+    const r = new Resampler(48000, 48000, 2);
+    const input = new Float32Array(1920).map((_, i) => Math.sin(i / 7) * 0.5);
+    assert.equal(r.process(input), input);
+    assert.equal(r.delay, 0);
+  });
   test('stereo channels stay separate', () => {
     const n = 44100;
     const input = new Float32Array(n * 2);
