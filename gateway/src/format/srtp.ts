@@ -1,6 +1,6 @@
 /**
- * SRTP protection of outgoing RTP with the AES_CM_128_HMAC_SHA1_80 profile (RFC 3711 §4.1.1, §4.2,
- * §4.3; RFC 5764 §4.1.2), made for fan-out: one AES-ECB cipher per context makes the counter-mode
+ * SRTP protection of outgoing RTP, and SRTCP both ways, with the AES_CM_128_HMAC_SHA1_80 profile (RFC 3711
+ * §3.4, §4.1.1, §4.2, §4.3; RFC 5764 §4.1.2), made for fan-out: one AES-ECB cipher per context makes the counter-mode
  * keystream (one `update()` per packet, no cipher object per packet), the HMAC is two one-shot SHA-1
  * hashes over pads kept beside the packet (no HMAC object per packet), and the packet is written once
  * into one Buffer from the pool. Pure: no sockets.
@@ -75,6 +75,39 @@ function xorInto(out: Buffer, at: number, ks: Buffer, n: number): void {
   for (; k < n; k++) out[at + k] = out[at + k]! ^ ks[k]!;
 }
 
+/**
+ * One direction's AES_CM_128_HMAC_SHA1_80 session keys (RFC 3711 §4.3: labels 0–2 for SRTP, 3–5 for
+ * SRTCP): the ECB cipher that makes the counter keystream, the salt, and the HMAC-SHA1 tag as two
+ * one-shot SHA-1 hashes, the key XOR ipad in front of the data and the key XOR opad in front of the
+ * inner digest (no HMAC object per packet).
+ */
+class CmHmacKeys {
+  readonly cipher: Cipher;
+  readonly salt: Buffer;
+  private readonly authKey: Buffer;
+  private readonly ipad = Buffer.alloc(BLOCK, 0x36);
+  private readonly outer = Buffer.alloc(BLOCK + 20, 0x5c);
+
+  constructor(masterKey: Buffer, masterSalt: Buffer, firstLabel: 0 | 3) {
+    if (masterKey.length !== KEY_LENGTH || masterSalt.length !== SALT_LENGTH) throw new RangeError('AES_CM_128_HMAC_SHA1_80 takes a 16-byte key and a 14-byte salt');
+    this.cipher = ecb(deriveSessionKey(masterKey, masterSalt, firstLabel, KEY_LENGTH));
+    this.authKey = deriveSessionKey(masterKey, masterSalt, firstLabel + 1, AUTH_KEY_LENGTH);
+    this.salt = deriveSessionKey(masterKey, masterSalt, firstLabel + 2, SALT_LENGTH);
+    for (let i = 0; i < AUTH_KEY_LENGTH; i++) {
+      this.ipad[i] = this.ipad[i]! ^ this.authKey[i]!;
+      this.outer[i] = this.outer[i]! ^ this.authKey[i]!;
+    }
+  }
+
+  /** HMAC-SHA1 of `room[BLOCK, BLOCK + n)`; the BLOCK bytes in front of it are the inner pad's room. */
+  tag(room: Buffer, n: number): Buffer {
+    if (!sha1) return createHmac('sha1', this.authKey).update(room.subarray(BLOCK, BLOCK + n)).digest();
+    this.ipad.copy(room, 0);
+    sha1(room.subarray(0, BLOCK + n)).copy(this.outer, BLOCK);
+    return sha1(this.outer);
+  }
+}
+
 interface SsrcState {
   /** Rollover counter (RFC 3711 §3.3.1). */
   roc: number;
@@ -84,26 +117,13 @@ interface SsrcState {
 
 /** Protects the RTP packets one sender sends (any number of SSRCs) with one master key and salt. */
 export class SrtpSender {
-  private readonly cipher: Cipher;
-  private readonly authKey: Buffer;
-  /** HMAC (RFC 2104) as two one-shot hashes: the key XOR ipad goes in front of each packet, … */
-  private readonly ipad = Buffer.alloc(BLOCK, 0x36);
-  /** … and the key XOR opad in front of the inner digest. */
-  private readonly outer = Buffer.alloc(BLOCK + 20, 0x5c);
-  private readonly salt: Buffer;
+  private readonly keys: CmHmacKeys;
   private readonly iv = Buffer.alloc(16);
   private readonly blocks = Buffer.alloc(Math.ceil(SRTP_MAX_PACKET / 16) * 16);
   private readonly ssrcs = new Map<number, SsrcState>();
 
   constructor(masterKey: Buffer, masterSalt: Buffer) {
-    if (masterKey.length !== KEY_LENGTH || masterSalt.length !== SALT_LENGTH) throw new RangeError('AES_CM_128_HMAC_SHA1_80 takes a 16-byte key and a 14-byte salt');
-    this.cipher = ecb(deriveSessionKey(masterKey, masterSalt, 0, KEY_LENGTH));
-    this.authKey = deriveSessionKey(masterKey, masterSalt, 1, AUTH_KEY_LENGTH);
-    this.salt = deriveSessionKey(masterKey, masterSalt, 2, SALT_LENGTH);
-    for (let i = 0; i < AUTH_KEY_LENGTH; i++) {
-      this.ipad[i] = this.ipad[i]! ^ this.authKey[i]!;
-      this.outer[i] = this.outer[i]! ^ this.authKey[i]!;
-    }
+    this.keys = new CmHmacKeys(masterKey, masterSalt, 0);
   }
 
   /** The rollover counter for `seq` of `ssrc` (RFC 3711 §3.3.1; a sender's sequence numbers only move forward, or a little back for a retransmission). */
@@ -137,7 +157,7 @@ export class SrtpSender {
     const roc = this.rocFor(ssrc, seq);
     // IV = (k_s · 2^16) XOR (SSRC · 2^64) XOR (i · 2^16), i = ROC · 2^16 + SEQ.
     const iv = this.iv;
-    this.salt.copy(iv, 0);
+    this.keys.salt.copy(iv, 0);
     iv[14] = 0;
     iv[15] = 0;
     iv.writeUInt32BE((iv.readUInt32BE(4) ^ ssrc) >>> 0, 4);
@@ -148,17 +168,9 @@ export class SrtpSender {
     const out = room.subarray(BLOCK);
     header.copy(out, 0);
     payload.copy(out, header.length);
-    xorInto(out, header.length, keystream(this.cipher, iv, payload.length, this.blocks), payload.length);
+    xorInto(out, header.length, keystream(this.keys.cipher, iv, payload.length, this.blocks), payload.length);
     out.writeUInt32BE(roc, length);
-    let tag: Buffer;
-    if (sha1) {
-      this.ipad.copy(room, 0);
-      sha1(room.subarray(0, BLOCK + length + 4)).copy(this.outer, BLOCK);
-      tag = sha1(this.outer);
-    } else {
-      tag = createHmac('sha1', this.authKey).update(out.subarray(0, length + 4)).digest();
-    }
-    tag.copy(out, length, 0, AUTH_TAG_LENGTH);
+    this.keys.tag(room, length + 4).copy(out, length, 0, AUTH_TAG_LENGTH);
     return out;
   }
 }
@@ -174,25 +186,14 @@ const SRTCP_TRAILER = 4 + AUTH_TAG_LENGTH;
  * whose tag does not verify, are refused with an error.
  */
 export class SrtcpContext {
-  private readonly cipher: Cipher;
-  private readonly authKey: Buffer;
-  private readonly ipad = Buffer.alloc(BLOCK, 0x36);
-  private readonly outer = Buffer.alloc(BLOCK + 20, 0x5c);
-  private readonly salt: Buffer;
+  private readonly keys: CmHmacKeys;
   private readonly iv = Buffer.alloc(16);
   private readonly blocks = Buffer.alloc(Math.ceil(SRTP_MAX_PACKET / 16) * 16);
   /** The index of the last packet protected (one counter for every SSRC: it only has to rise per SSRC). */
   private index = 0;
 
   constructor(masterKey: Buffer, masterSalt: Buffer) {
-    if (masterKey.length !== KEY_LENGTH || masterSalt.length !== SALT_LENGTH) throw new RangeError('AES_CM_128_HMAC_SHA1_80 takes a 16-byte key and a 14-byte salt');
-    this.cipher = ecb(deriveSessionKey(masterKey, masterSalt, 3, KEY_LENGTH));
-    this.authKey = deriveSessionKey(masterKey, masterSalt, 4, AUTH_KEY_LENGTH);
-    this.salt = deriveSessionKey(masterKey, masterSalt, 5, SALT_LENGTH);
-    for (let i = 0; i < AUTH_KEY_LENGTH; i++) {
-      this.ipad[i] = this.ipad[i]! ^ this.authKey[i]!;
-      this.outer[i] = this.outer[i]! ^ this.authKey[i]!;
-    }
+    this.keys = new CmHmacKeys(masterKey, masterSalt, 3);
   }
 
   /** An RTCP compound packet, encrypted after its first 8 bytes, with the index and tag appended, in one new Buffer. */
@@ -205,7 +206,7 @@ export class SrtcpContext {
     rtcp.copy(out, 0);
     this.crypt(out, length, rtcp.readUInt32BE(4), this.index);
     out.writeUInt32BE((0x80000000 | this.index) >>> 0, length);
-    this.tag(room, length + 4).copy(out, length + 4, 0, AUTH_TAG_LENGTH);
+    this.keys.tag(room, length + 4).copy(out, length + 4, 0, AUTH_TAG_LENGTH);
     return out;
   }
 
@@ -215,7 +216,7 @@ export class SrtcpContext {
     if (length < 8 || length > SRTP_MAX_PACKET) throw new RangeError(`an SRTCP packet of ${srtcp.length} bytes is not one (${8 + SRTCP_TRAILER} to ${SRTP_MAX_PACKET + SRTCP_TRAILER})`);
     const room = Buffer.allocUnsafe(BLOCK + length + 4);
     srtcp.copy(room, BLOCK, 0, length + 4);
-    const expected = this.tag(room, length + 4).subarray(0, AUTH_TAG_LENGTH);
+    const expected = this.keys.tag(room, length + 4).subarray(0, AUTH_TAG_LENGTH);
     if (!timingSafeEqual(expected, srtcp.subarray(length + 4))) throw new Error('SRTCP authentication failed');
     const out = room.subarray(BLOCK, BLOCK + length);
     const word = srtcp.readUInt32BE(length);
@@ -227,20 +228,12 @@ export class SrtcpContext {
   private crypt(out: Buffer, length: number, ssrc: number, index: number): void {
     // IV = (k_s · 2^16) XOR (SSRC · 2^64) XOR (index · 2^16).
     const iv = this.iv;
-    this.salt.copy(iv, 0);
+    this.keys.salt.copy(iv, 0);
     iv[14] = 0;
     iv[15] = 0;
     iv.writeUInt32BE((iv.readUInt32BE(4) ^ ssrc) >>> 0, 4);
     iv.writeUInt16BE(iv.readUInt16BE(10) ^ (index >>> 16), 10);
     iv.writeUInt16BE(iv.readUInt16BE(12) ^ (index & 0xffff), 12);
-    xorInto(out, 8, keystream(this.cipher, iv, length - 8, this.blocks), length - 8);
-  }
-
-  /** HMAC-SHA1 of `room[BLOCK, BLOCK + n)`; the BLOCK bytes in front are the inner pad's room. */
-  private tag(room: Buffer, n: number): Buffer {
-    if (!sha1) return createHmac('sha1', this.authKey).update(room.subarray(BLOCK, BLOCK + n)).digest();
-    this.ipad.copy(room, 0);
-    sha1(room.subarray(0, BLOCK + n)).copy(this.outer, BLOCK);
-    return sha1(this.outer);
+    xorInto(out, 8, keystream(this.keys.cipher, iv, length - 8, this.blocks), length - 8);
   }
 }

@@ -8,6 +8,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { SrtcpSession, SrtpSession } from 'werift';
 import { aesCmKeystream, deriveSessionKey, SrtcpContext, SrtpSender, SRTP_AES128_CM_HMAC_SHA1_80 } from '../../../gateway/src/format/srtp.js';
+import { rtpHeader } from '../../helpers/rtp-header.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -24,21 +25,6 @@ test('RFC 3711 B.3: session keys derived from the master key and salt', () => {
   assert.equal(deriveSessionKey(key, salt, 1, 20).toString('hex').toUpperCase(), 'CEBE321F6FF7716B6FD4AB49AF256A156D38BAA4');
 });
 
-function rtpHeader(seq: number, ts: number, ssrc: number, withMid: boolean): Buffer {
-  const h = Buffer.alloc(withMid ? 20 : 12);
-  h[0] = withMid ? 0x90 : 0x80;
-  h[1] = 0x80 | 96;
-  h.writeUInt16BE(seq, 2);
-  h.writeUInt32BE(ts >>> 0, 4);
-  h.writeUInt32BE(ssrc >>> 0, 8);
-  if (withMid) {
-    h.writeUInt16BE(0xbede, 12);
-    h.writeUInt16BE(1, 14);
-    h[16] = (1 << 4) | 0; // id 1, one byte
-    h[17] = 0x30; // "0"
-  }
-  return h;
-}
 
 test('werift decrypts and authenticates every packet, across a sequence-number wrap, for two SSRCs', () => {
   const masterKey = randomBytes(16);
@@ -51,7 +37,7 @@ test('werift decrypts and authenticates every packet, across a sequence-number w
   for (const ssrc of [0x12345678, 0xfedcba98]) {
     for (let i = 0; i < 600; i++) {
       const seq = (65_300 + i) & 0xffff;
-      const header = rtpHeader(seq, i * 3000, ssrc, i % 2 === 0);
+      const header = rtpHeader(seq, i * 3000, ssrc, i % 2 === 0, true);
       const payload = randomBytes(1 + ((i * 37) % 1200));
       const packet = sender.protect(header, payload);
       assert.equal(packet.length, header.length + payload.length + 10);
@@ -70,10 +56,10 @@ test('a tampered packet fails authentication at the receiver; oversized packets 
     keys: { localMasterKey: randomBytes(16), localMasterSalt: randomBytes(14), remoteMasterKey: masterKey, remoteMasterSalt: masterSalt },
     profile: SRTP_AES128_CM_HMAC_SHA1_80,
   });
-  const packet = sender.protect(rtpHeader(1, 0, 1, false), randomBytes(100));
+  const packet = sender.protect(rtpHeader(1, 0, 1, false, true), randomBytes(100));
   packet[20] = packet[20]! ^ 1;
   assert.throws(() => receiver.decrypt(packet));
-  assert.throws(() => sender.protect(rtpHeader(2, 0, 1, false), Buffer.alloc(1500)), RangeError);
+  assert.throws(() => sender.protect(rtpHeader(2, 0, 1, false, true), Buffer.alloc(1500)), RangeError);
   assert.throws(() => new SrtpSender(Buffer.alloc(15), Buffer.alloc(14)), RangeError);
 });
 

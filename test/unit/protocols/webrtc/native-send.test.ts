@@ -7,25 +7,19 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { SrtpSession } from 'werift';
 import { SrtpSender, SRTP_AES128_CM_HMAC_SHA1_80 } from '../../../../gateway/src/format/srtp.js';
 import { flushNativeSends, NativeSrtp, nativeSendStats, nativeSendUnavailable } from '../../../../gateway/src/protocols/webrtc/transport/native-send.js';
+import { rtpHeader } from '../../../helpers/rtp-header.js';
 
-function rtpHeader(seq: number, ts: number, ssrc: number, withMid: boolean): Buffer {
-  const h = Buffer.alloc(withMid ? 20 : 12);
-  h[0] = withMid ? 0x90 : 0x80;
-  h[1] = 96;
-  h.writeUInt16BE(seq, 2);
-  h.writeUInt32BE(ts >>> 0, 4);
-  h.writeUInt32BE(ssrc >>> 0, 8);
-  if (withMid) {
-    h.writeUInt16BE(0xbede, 12);
-    h.writeUInt16BE(1, 14);
-    h[16] = 0x10;
-    h[17] = 0x30;
-  }
-  return h;
+
+/** The addon is built by `npm ci` (python3, make, g++): locally its absence skips, in CI it fails. */
+function addonBuilt(t: TestContext): boolean {
+  if (!nativeSendUnavailable) return true;
+  if (process.env.CI === 'true') throw new Error(nativeSendUnavailable);
+  t.skip(nativeSendUnavailable);
+  return false;
 }
 
 function native(key: Buffer, salt: Buffer): NativeSrtp {
@@ -42,7 +36,8 @@ function fdOf(socket: Socket): number {
   throw new Error('no descriptor');
 }
 
-test('the addon protects byte for byte as the JavaScript SRTP does: sequence wrap, two SSRCs, retransmissions', () => {
+test('the addon protects byte for byte as the JavaScript SRTP does: sequence wrap, two SSRCs, retransmissions', (t) => {
+  if (!addonBuilt(t)) return;
   const key = randomBytes(16);
   const salt = randomBytes(14);
   const js = new SrtpSender(key, salt);
@@ -58,7 +53,8 @@ test('the addon protects byte for byte as the JavaScript SRTP does: sequence wra
   }
 });
 
-test('an empty payload, and the largest packet; a larger one or a short header is refused', () => {
+test('an empty payload, and the largest packet; a larger one or a short header is refused', (t) => {
+  if (!addonBuilt(t)) return;
   const c = native(randomBytes(16), randomBytes(14));
   assert.equal(c.protect(rtpHeader(1, 0, 1, false), Buffer.alloc(0)).length, 22);
   assert.equal(c.protect(rtpHeader(2, 0, 1, true), Buffer.alloc(1480)).length, 1510);
@@ -68,7 +64,8 @@ test('an empty payload, and the largest packet; a larger one or a short header i
   assert.throws(() => c.address('not an address', 1), /IP literal/);
 });
 
-test('queued packets leave through a real UDP socket, in order, over more than one batch, and werift decrypts each', { timeout: 20_000 }, async () => {
+test('queued packets leave through a real UDP socket, in order, over more than one batch, and werift decrypts each', { timeout: 20_000 }, async (t) => {
+  if (!addonBuilt(t)) return;
   const key = randomBytes(16);
   const salt = randomBytes(14);
   // More than one batch of the addon (1,024 datagrams) in one turn, spread over five peers so that
@@ -112,7 +109,8 @@ test('queued packets leave through a real UDP socket, in order, over more than o
   for (const s of [...sinks, source]) s.close();
 });
 
-test('queueFrame numbers a frame\'s packets from the header on, marks only the last, and is the same SRTP as packet by packet', { timeout: 20_000 }, async () => {
+test('queueFrame numbers a frame\'s packets from the header on, marks only the last, and is the same SRTP as packet by packet', { timeout: 20_000 }, async (t) => {
+  if (!addonBuilt(t)) return;
   const key = randomBytes(16);
   const salt = randomBytes(14);
   const js = new SrtpSender(key, salt);
@@ -156,7 +154,8 @@ test('queueFrame numbers a frame\'s packets from the header on, marks only the l
   for (const s of [sink, source]) s.close();
 });
 
-test('a frame of same-size packets to one peer leaves as one GSO message; the peer still gets each packet whole, in order', { timeout: 20_000 }, async () => {
+test('a frame of same-size packets to one peer leaves as one GSO message; the peer still gets each packet whole, in order', { timeout: 20_000 }, async (t) => {
+  if (!addonBuilt(t)) return;
   const key = randomBytes(16);
   const salt = randomBytes(14);
   const receiver = new SrtpSession({
