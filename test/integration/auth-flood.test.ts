@@ -60,7 +60,10 @@ describe('an auth-failure flood', { concurrency: false }, () => {
     agent.destroy();
     const floodMs = performance.now() - start;
     assert.equal(good.status, 200);
-    assert.ok(goodMs < 1000, `good credentials answered in ${goodMs.toFixed(0)} ms`);
+    // Not slowed: this address's refusals wait up to 4 s by now (the throttle doubles from 250 ms); the
+    // good request only queues behind the flood's 1,000 connections on the same event loop (in this
+    // process: ~1.1 s seen on a loaded 2-core CI machine).
+    assert.ok(goodMs < 2000, `good credentials answered in ${goodMs.toFixed(0)} ms`);
     assert.deepEqual([...statuses.keys()], [401], `all refused as unauthorized: ${JSON.stringify([...statuses])}`);
     const video = reader.tags.filter((x) => x.type === 9 && x.at >= start).map((x) => x.at);
     const gaps = video.slice(1).map((a, i) => a - video[i]!);

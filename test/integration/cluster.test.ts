@@ -94,6 +94,8 @@ describe('cluster on Redis (in-process nodes)', { concurrency: false }, () => {
   describe('two nodes', { concurrency: false }, () => {
     let origin: TestGateway;
     let edge: TestGateway;
+    /** An edge in redirect mode: its own node, as the pulling edge must not redirect (it would, once the origin's record lists the path). */
+    let redirector: TestGateway;
     let pub: Publisher;
     before(async () => {
       if (!redis) return;
@@ -105,11 +107,13 @@ describe('cluster on Redis (in-process nodes)', { concurrency: false }, () => {
       origin = await startGateway({ auth: { methods: ['users'], users }, cluster: { redis: redis.url, nodeId: 'origin', ...CLUSTER } });
       edge = await startGateway({
         auth: { methods: ['users'], users },
-        cluster: { redis: redis.url, nodeId: 'edge', pullProtocol: 'rtmp', pullCredentials: { user: 'edge', pass: 'edge-secret' }, redirect: true, ...CLUSTER },
+        cluster: { redis: redis.url, nodeId: 'edge', pullProtocol: 'rtmp', pullCredentials: { user: 'edge', pass: 'edge-secret' }, ...CLUSTER },
       });
+      redirector = await startGateway({ auth: { methods: ['users'], users }, cluster: { redis: redis.url, nodeId: 'redirector', redirect: true, ...CLUSTER } });
     });
     after(async () => {
       await pub?.stop();
+      await redirector?.close();
       await edge?.close();
       await origin?.close();
     });
@@ -132,13 +136,24 @@ describe('cluster on Redis (in-process nodes)', { concurrency: false }, () => {
 
     test('redirect mode: an HTTP player asking a node without the path is sent to the node that has it', async (t) => {
       if (!requireTools(t, 'redis-server', 'ffmpeg')) return;
-      const flv = await get(edge.httpUrl('live/z.flv?user=viewer&pass=viewer-secret'));
+      // The origin's record lists the path from its next heartbeat on (and the edge's no longer does,
+      // its pull having ended: a pulling edge would be a target too).
+      const originBase = new URL(origin.httpUrl('live/z.flv')).origin;
+      await waitFor(
+        async () => {
+          const target = await redirector.gateway.cluster!.redirectTarget('live/z');
+          return target !== null && new URL(target).origin === originBase;
+        },
+        5000,
+        'the records list live/z on the origin only',
+      );
+      const flv = await get(redirector.httpUrl('live/z.flv?user=viewer&pass=viewer-secret'));
       assert.equal(flv.status, 302);
       assert.equal(flv.location, origin.httpUrl('live/z.flv?user=viewer&pass=viewer-secret'));
-      const hls = await get(edge.httpUrl('live/z/index.m3u8'));
+      const hls = await get(redirector.httpUrl('live/z/index.m3u8'));
       assert.equal(hls.status, 302);
       assert.equal(hls.location, origin.httpUrl('live/z/index.m3u8'));
-      const unknown = await get(edge.httpUrl('live/none.flv?user=viewer&pass=viewer-secret'));
+      const unknown = await get(redirector.httpUrl('live/none.flv?user=viewer&pass=viewer-secret'));
       assert.equal(unknown.status, 404, 'a path nobody has is answered here');
     });
 
@@ -152,7 +167,7 @@ describe('cluster on Redis (in-process nodes)', { concurrency: false }, () => {
         await store.putNode('shapeless', '{"id":7,"urls":null}', 60_000);
         await store.putNode('array', '[1,2,3]', 60_000);
         const view = await edge.gateway.cluster!.view();
-        assert.deepEqual(view.nodes.map((n) => n.id), ['edge', 'origin']);
+        assert.deepEqual(view.nodes.map((n) => n.id), ['edge', 'origin', 'redirector']);
       } finally {
         await store.deleteNode('garbage');
         await store.deleteNode('huge');
