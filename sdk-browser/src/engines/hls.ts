@@ -73,8 +73,12 @@ export class HlsEngine implements PlaybackEngine {
     if (v.readyState < 2 || v.paused || !this.hls) return;
     const latency = this.hls.latency;
     if (!Number.isFinite(latency) || latency <= 0) return;
-    // HLS plays a few parts behind the newest: its edge is the target itself.
-    const action = liveEdgeAction(latency * 1000, { targetMs: this.o.targetLatencyMs, edgeMs: this.o.targetLatencyMs }, this.catchingUp);
+    // The target is a ceiling: catching up starts a little under it and drains to well under it (the
+    // player's reported latency, from the playhead's PROGRAM-DATE-TIME, runs up to a part above
+    // hls.js's estimate). Still at least PART-HOLD-BACK behind the newest part: hls.js keeps that.
+    const target = this.o.targetLatencyMs;
+    const policy = { targetMs: target, edgeMs: target - Math.min(500, target / 3), catchUpAboveMs: target - Math.min(300, target / 5) };
+    const action = liveEdgeAction(latency * 1000, policy, this.catchingUp);
     if (action.kind === 'seek') {
       this.catchingUp = false;
       const now = Date.now();

@@ -1,10 +1,12 @@
 /**
  * The WHEP send path without werift's per-packet objects: once a viewer's DTLS is up with the
- * AES_CM_128_HMAC_SHA1_80 profile, each RTP packet is a header written into a small Buffer, the
- * stream's shared payload, SRTP by livegate's SrtpSender and one send on the shared media port.
- * werift keeps the rest: its sender reports (fed the counters it would have kept), NACK answers
- * (fed a light history entry, retransmitted as RTX by werift), RTCP in. Knows werift 0.25.2's
- * sender and DTLS transport fields; like werift-ice.ts, the only place that does.
+ * AES_CM_128_HMAC_SHA1_80 profile, each RTP packet is a header written into a small Buffer and the
+ * stream's shared payload, protected and sent by the native addon (native-send.ts: batched
+ * sendmmsg) or, without it, by livegate's SrtpSender with one send on the shared media port.
+ * werift keeps the rest, fed what it would have recorded: its sender reports (the counters; their
+ * SRTCP is livegate's), NACK answers (a history kept in typed arrays, retransmitted through the same
+ * path), RTCP in (unprotected by livegate's SRTCP, parsed by werift). Knows werift 0.25.2's sender
+ * and DTLS transport fields; like werift-ice.ts, the only place that does.
  */
 import { SrtcpContext, SrtpSender, SRTP_AES128_CM_HMAC_SHA1_80, SRTP_MAX_PACKET } from '../../../format/srtp.js';
 import { SrtpAuthenticationError, type RTCPeerConnection, type RTCRtpSender } from '../werift.js';
