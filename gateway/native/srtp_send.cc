@@ -426,18 +426,32 @@ bool AddressArg(napi_env env, napi_value v, uint8_t** addr, size_t* len) {
   return BufferArg(env, v, addr, len) && *len <= sizeof(struct sockaddr_storage) && *len >= sizeof(struct sockaddr_in);
 }
 
+// Where a queued packet goes and with what header: the first four arguments of queue and queueFrame.
+struct Target {
+  Context* c = nullptr;
+  int32_t fd = -1;
+  uint8_t* addr = nullptr;
+  size_t addr_len = 0;
+  uint8_t* header = nullptr;
+  size_t header_len = 0;
+};
+
+bool TargetArgs(napi_env env, const napi_value* argv, Target* t) {
+  t->c = ContextArg(env, argv[0]);
+  return t->c && napi_get_value_int32(env, argv[1], &t->fd) == napi_ok && AddressArg(env, argv[2], &t->addr, &t->addr_len) && BufferArg(env, argv[3], &t->header, &t->header_len);
+}
+
 napi_value Queue(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  Context* c = argc >= 5 ? ContextArg(env, argv[0]) : nullptr;
-  int32_t fd = -1;
-  uint8_t *addr, *header, *payload;
-  size_t addr_len, header_len, payload_len;
-  if (!c || napi_get_value_int32(env, argv[1], &fd) != napi_ok || !AddressArg(env, argv[2], &addr, &addr_len) || !BufferArg(env, argv[3], &header, &header_len) || !BufferArg(env, argv[4], &payload, &payload_len)) {
+  Target t;
+  uint8_t* payload;
+  size_t payload_len;
+  if (argc < 5 || !TargetArgs(env, argv, &t) || !BufferArg(env, argv[4], &payload, &payload_len)) {
     return Throw(env, "queue takes a context, a socket, an address, a header and a payload");
   }
-  size_t n = QueueOne(BatchOf(env), c, fd, addr, addr_len, header, header_len, payload, payload_len, -1, -1);
+  size_t n = QueueOne(BatchOf(env), t.c, t.fd, t.addr, t.addr_len, t.header, t.header_len, payload, payload_len, -1, -1);
   napi_value result;
   napi_create_uint32(env, static_cast<uint32_t>(n), &result);
   return result;
@@ -450,17 +464,14 @@ napi_value QueueFrame(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  Context* c = argc >= 6 ? ContextArg(env, argv[0]) : nullptr;
-  int32_t fd = -1;
-  uint8_t *addr, *header;
-  size_t addr_len, header_len;
+  Target t;
   uint32_t count = 0;
   bool is_array = false, marker = false;
-  if (!c || napi_get_value_int32(env, argv[1], &fd) != napi_ok || !AddressArg(env, argv[2], &addr, &addr_len) || !BufferArg(env, argv[3], &header, &header_len) || napi_is_array(env, argv[4], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[4], &count) != napi_ok || napi_get_value_bool(env, argv[5], &marker) != napi_ok || header_len < 12) {
+  if (argc < 6 || !TargetArgs(env, argv, &t) || napi_is_array(env, argv[4], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[4], &count) != napi_ok || napi_get_value_bool(env, argv[5], &marker) != napi_ok || t.header_len < 12) {
     return Throw(env, "queueFrame takes a context, a socket, an address, a header, an array of payloads and a marker");
   }
   Batch* batch = BatchOf(env);
-  uint32_t seq0 = (static_cast<uint32_t>(header[2]) << 8) | header[3];
+  uint32_t seq0 = (static_cast<uint32_t>(t.header[2]) << 8) | t.header[3];
   uint32_t queued = 0;
   for (uint32_t k = 0; k < count; k++) {
     napi_value element;
@@ -468,7 +479,7 @@ napi_value QueueFrame(napi_env env, napi_callback_info info) {
     size_t payload_len;
     if (napi_get_element(env, argv[4], k, &element) != napi_ok || !BufferArg(env, element, &payload, &payload_len)) return Throw(env, "queueFrame's payloads must be Buffers");
     int last_marker = k + 1 == count && marker ? 1 : 0;
-    if (QueueOne(batch, c, fd, addr, addr_len, header, header_len, payload, payload_len, static_cast<int32_t>((seq0 + k) & 0xffff), last_marker) == 0) break;
+    if (QueueOne(batch, t.c, t.fd, t.addr, t.addr_len, t.header, t.header_len, payload, payload_len, static_cast<int32_t>((seq0 + k) & 0xffff), last_marker) == 0) break;
     queued++;
   }
   napi_value result;

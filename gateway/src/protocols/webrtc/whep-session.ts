@@ -143,7 +143,7 @@ export class WhepSession {
     this.ctx.slot.connected();
     if (this.ctx.network && this.ctx.webrtc.fastRtp !== false && this.senders && !this.fast) {
       this.fast = FastRtpSender.attach(this.pc, [this.senders.video, this.senders.audio]);
-      this.ctx.log.debug('WebRTC send path', { session: this.uuid, path: this.fast ? (this.fast.nativeSend ? 'native' : 'livegate') : 'werift' });
+      this.ctx.log.debug('WebRTC send path', { session: this.uuid, path: this.sendPath });
       this.useFastPath();
     }
   }
@@ -155,6 +155,11 @@ export class WhepSession {
     if (!fast || !senders || !this.reader) return;
     this.reader.fastSend = (kind, seq, ts, marker, payload) => fast.send(senders[kind], seq, ts, marker, payload);
     if (fast.nativeSend) this.reader.fastSendFrame = (seq, ts, frame) => fast.sendFrame(senders.video, seq, ts, frame);
+  }
+
+  /** Who makes this viewer's packets (see WhepSessionStats). */
+  private get sendPath(): WhepSessionStats['sendPath'] {
+    return this.fast ? (this.fast.nativeSend ? 'native' : 'livegate') : 'werift';
   }
 
   /** Negotiates: the answer holds every candidate (werift gathers before it resolves). */
@@ -316,7 +321,7 @@ export class WhepSession {
       remoteAddress: this.ctx.remote,
       state: this.closed ? 'closed' : this.pc.connectionState,
       ice: this.closed ? null : selectedPath(this.pc),
-      sendPath: this.fast ? (this.fast.nativeSend ? 'native' : 'livegate') : 'werift',
+      sendPath: this.sendPath,
       createdAt: new Date(this.createdAt).toISOString(),
       packetsSent: this.packetsSent,
       bytesSent: this.bytesSent,
