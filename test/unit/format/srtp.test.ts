@@ -41,7 +41,8 @@ test('werift decrypts and authenticates every packet, across a sequence-number w
       const payload = randomBytes(1 + ((i * 37) % 1200));
       const packet = sender.protect(header, payload);
       assert.equal(packet.length, header.length + payload.length + 10);
-      assert.ok(!packet.subarray(header.length, header.length + payload.length).equals(payload), 'the payload is encrypted');
+      // (A 1-byte payload comes out unchanged once in 256: only payloads of 8 bytes or more are compared.)
+      if (payload.length >= 8) assert.ok(!packet.subarray(header.length, header.length + payload.length).equals(payload), 'the payload is encrypted');
       const plain = receiver.decrypt(packet);
       assert.deepEqual(plain, Buffer.concat([header, payload]), `packet ${i} of ${ssrc.toString(16)}`);
     }
